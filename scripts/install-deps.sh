@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what building and testing ssogate needs, idempotently:
+# Debian packages (samael/xmlsec build deps, PostgreSQL) and the Keycloak
+# distribution from Maven Central into a cache folder outside git.
+set -euo pipefail
+
+KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.7.3}"
+CACHE_DIR="${SSOGATE_CACHE_DIR:-$HOME/.cache/ssogate}"
+
+APT_PACKAGES=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev
+  postgresql unzip curl maven)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps: cargo not found; install Rust with rustup (https://rustup.rs)" >&2
+  exit 1
+fi
+
+# Keycloak: the official distribution, downloaded once.
+KC_HOME="$CACHE_DIR/keycloak-$KEYCLOAK_VERSION"
+if [ ! -x "$KC_HOME/bin/kc.sh" ]; then
+  mkdir -p "$CACHE_DIR"
+  zip="$CACHE_DIR/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip"
+  if [ ! -f "$zip" ]; then
+    echo "install-deps: downloading Keycloak $KEYCLOAK_VERSION from Maven Central"
+    mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+      -Dartifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip" \
+      -DoutputDirectory="$CACHE_DIR" >&2
+  fi
+  rm -rf "$KC_HOME.tmp" && mkdir -p "$KC_HOME.tmp"
+  unzip -q "$zip" -d "$KC_HOME.tmp"
+  mv "$KC_HOME.tmp/keycloak-$KEYCLOAK_VERSION" "$KC_HOME" && rm -rf "$KC_HOME.tmp"
+fi
+echo "install-deps: ok (Keycloak at $KC_HOME)"

@@ -1,0 +1,106 @@
+//! Email addresses and domains, compared normalized (DESIGN.md, "Connector domains"):
+//! lower-cased, IDN domains in punycode; a domain pattern matches exactly unless it is
+//! written `*.example.com`, which matches any subdomain (not the apex itself).
+
+/// A normalized email address: `local@domain`, lower-case, domain in punycode.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct Email(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("not an email address")]
+    Malformed,
+    #[error("the email domain is not a valid domain name")]
+    BadDomain,
+}
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Email, EmailError> {
+        let raw = raw.trim();
+        if raw.len() > 320 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(EmailError::Malformed);
+        }
+        let (local, domain) = raw.rsplit_once('@').ok_or(EmailError::Malformed)?;
+        if local.is_empty() || local.len() > 64 || local.contains('@') {
+            return Err(EmailError::Malformed);
+        }
+        let domain = normalize_domain(domain).map_err(|_| EmailError::BadDomain)?;
+        Ok(Email(format!("{}@{}", local.to_lowercase(), domain)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Lower-cases a domain and converts IDN labels to punycode (UTS #46). A leading `*.` is
+/// kept (a pattern). A trailing dot is dropped.
+pub fn normalize_domain(raw: &str) -> Result<String, EmailError> {
+    let raw = raw.trim().trim_end_matches('.');
+    let (wild, rest) = match raw.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, raw),
+    };
+    if rest.is_empty() || rest.contains('*') {
+        return Err(EmailError::BadDomain);
+    }
+    let ascii = idna::domain_to_ascii(rest).map_err(|_| EmailError::BadDomain)?;
+    if ascii.is_empty()
+        || !ascii.contains('.')
+        || ascii.split('.').any(|l| l.is_empty() || l.len() > 63)
+        || !ascii.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        return Err(EmailError::BadDomain);
+    }
+    Ok(if wild { format!("*.{ascii}") } else { ascii })
+}
+
+/// Does the normalized `domain` match the normalized `pattern`?
+pub fn domain_matches(pattern: &str, domain: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => domain.len() > suffix.len() + 1
+            && domain.ends_with(suffix)
+            && domain.as_bytes()[domain.len() - suffix.len() - 1] == b'.',
+        None => pattern == domain,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_case_and_idn() {
+        assert_eq!(Email::parse(" Alice@ACME.Test ").expect("ok").as_str(), "alice@acme.test");
+        assert_eq!(Email::parse("bob@Bücher.example").expect("ok").as_str(), "bob@xn--bcher-kva.example");
+        assert_eq!(Email::parse("bob@xn--bcher-kva.example").expect("ok").domain(), "xn--bcher-kva.example");
+    }
+
+    #[test]
+    fn refuses_malformed() {
+        for bad in ["", "no-at", "@acme.test", "a@", "a b@acme.test", "a@acme", "a@ac me.test", "a@-\u{0}.test"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn domain_patterns() {
+        assert!(domain_matches("acme.test", "acme.test"));
+        assert!(!domain_matches("acme.test", "eu.acme.test"));
+        assert!(domain_matches("*.acme.test", "eu.acme.test"));
+        assert!(!domain_matches("*.acme.test", "acme.test"));
+        assert!(!domain_matches("*.acme.test", "evilacme.test"));
+        assert_eq!(normalize_domain("*.Bücher.example").expect("ok"), "*.xn--bcher-kva.example");
+        assert!(normalize_domain("a.*.example").is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! Connector rows: kind, display name, a typed config (JSON, no secrets), secrets sealed
+//! under the master key, and the email domains the connector claims.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::FromRow;
+
+use super::{json_text, now_ms, parse_json, placeholders, AnyConnection, Result, StoreError};
+use crate::email::domain_matches;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectorRecord {
+    pub id: String,
+    pub kind: String,
+    pub display_name: String,
+    pub enabled: bool,
+    pub config: Value,
+    /// Sealed (see [`crate::secrets`]); never serialized.
+    #[serde(skip)]
+    pub secrets: Option<String>,
+    /// Normalized domains, `*.x` for subdomains.
+    pub domains: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(FromRow)]
+struct ConnectorRow {
+    id: String,
+    kind: String,
+    display_name: String,
+    enabled: bool,
+    config: String,
+    secrets: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const COLUMNS: &str = "id, kind, display_name, enabled, config, secrets, created_at, updated_at";
+
+/// Inserts or replaces a connector and its domains. Returns true when it was created.
+pub async fn upsert(conn: &mut AnyConnection, c: &ConnectorRecord) -> Result<bool> {
+    let now = now_ms();
+    let existed: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM connectors WHERE id = $1").bind(&c.id).fetch_optional(&mut *conn).await?;
+    if existed.is_some() {
+        sqlx::query(
+            "UPDATE connectors SET kind = $2, display_name = $3, enabled = $4, config = $5, secrets = $6, \
+             updated_at = $7 WHERE id = $1",
+        )
+        .bind(&c.id)
+        .bind(&c.kind)
+        .bind(&c.display_name)
+        .bind(c.enabled)
+        .bind(json_text(&c.config))
+        .bind(c.secrets.clone())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    } else {
+        sqlx::query(
+            "INSERT INTO connectors (id, kind, display_name, enabled, config, secrets, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(&c.id)
+        .bind(&c.kind)
+        .bind(&c.display_name)
+        .bind(c.enabled)
+        .bind(json_text(&c.config))
+        .bind(c.secrets.clone())
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| StoreError::on_unique(e, "connector"))?;
+    }
+    sqlx::query("DELETE FROM connector_domains WHERE connector_id = $1").bind(&c.id).execute(&mut *conn).await?;
+    for d in &c.domains {
+        sqlx::query("INSERT INTO connector_domains (connector_id, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(&c.id)
+            .bind(d)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(existed.is_none())
+}
+
+async fn domains_of(conn: &mut AnyConnection, id: &str) -> Result<Vec<String>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT domain FROM connector_domains WHERE connector_id = $1 ORDER BY domain")
+            .bind(id)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|(d,)| d).collect())
+}
+
+async fn complete(conn: &mut AnyConnection, r: ConnectorRow) -> Result<ConnectorRecord> {
+    let domains = domains_of(conn, &r.id).await?;
+    Ok(ConnectorRecord {
+        config: parse_json(&r.config)?,
+        id: r.id,
+        kind: r.kind,
+        display_name: r.display_name,
+        enabled: r.enabled,
+        secrets: r.secrets,
+        domains,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<ConnectorRecord>> {
+    let row: Option<ConnectorRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM connectors WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(r) => Ok(Some(complete(conn, r).await?)),
+        None => Ok(None),
+    }
+}
+
+pub async fn list(conn: &mut AnyConnection) -> Result<Vec<ConnectorRecord>> {
+    let rows: Vec<ConnectorRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM connectors ORDER BY id")).fetch_all(&mut *conn).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(complete(conn, r).await?);
+    }
+    Ok(out)
+}
+
+pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM connectors WHERE id = $1").bind(id).execute(conn).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The connectors claiming a normalized `domain` (exactly or through a `*.` pattern), with
+/// the pattern that matched, ordered by connector id.
+pub async fn claiming_domain(conn: &mut AnyConnection, domain: &str) -> Result<Vec<(String, String)>> {
+    // Candidate patterns: the domain itself and `*.` + each proper parent suffix.
+    let mut candidates = vec![domain.to_string()];
+    let labels: Vec<&str> = domain.split('.').collect();
+    for i in 1..labels.len() {
+        candidates.push(format!("*.{}", labels[i..].join(".")));
+    }
+    let sql = format!(
+        "SELECT connector_id, domain FROM connector_domains WHERE domain IN ({}) ORDER BY connector_id, domain",
+        placeholders(1, candidates.len())
+    );
+    let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+    for c in &candidates {
+        q = q.bind(c.clone());
+    }
+    let rows = q.fetch_all(conn).await?;
+    Ok(rows.into_iter().filter(|(_, pattern)| domain_matches(pattern, domain)).collect())
+}

@@ -1,0 +1,116 @@
+//! Sign-ins in flight. ssogate, not the connector, owns this state (RelayState / OIDC
+//! `state`, the AuthnRequest ID for InResponseTo, nonce, PKCE verifier, return_to).
+//!
+//! Each row is single-use (taken by `DELETE … RETURNING`, so two concurrent callbacks
+//! cannot both get it), expires, and is bound to the browser that started it: the row
+//! keeps a hash of a random value held in a short-lived cookie. The table is capped so an
+//! anonymous flood of `/login/*` cannot grow it without bound.
+
+use serde_json::Value;
+use sqlx::FromRow;
+
+use super::{json_text, now_ms, parse_json, AnyConnection, Result, StoreError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingLogin {
+    /// Opaque, unguessable key (RelayState / state).
+    pub id: String,
+    pub connector_id: String,
+    /// SHA-256 (hex) of the browser-binding cookie value.
+    pub browser_binding: String,
+    pub data: Value,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(FromRow)]
+struct Row {
+    id: String,
+    connector_id: String,
+    browser_binding: String,
+    data: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<Row> for PendingLogin {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<PendingLogin> {
+        Ok(PendingLogin {
+            data: parse_json(&r.data)?,
+            id: r.id,
+            connector_id: r.connector_id,
+            browser_binding: r.browser_binding,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+/// Stores a new pending login unless `cap` unexpired ones exist already (`Capacity`).
+/// Expired rows are purged first. Call inside a transaction so the count and the insert
+/// see the same state.
+pub async fn create(conn: &mut AnyConnection, p: &PendingLogin, cap: u64) -> Result<()> {
+    let now = now_ms();
+    purge_expired(conn, now).await?;
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pending_logins").fetch_one(&mut *conn).await?;
+    if n >= cap as i64 {
+        return Err(StoreError::Capacity);
+    }
+    sqlx::query(
+        "INSERT INTO pending_logins (id, connector_id, browser_binding, data, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&p.id)
+    .bind(&p.connector_id)
+    .bind(&p.browser_binding)
+    .bind(json_text(&p.data))
+    .bind(p.created_at)
+    .bind(p.expires_at)
+    .execute(conn)
+    .await
+    .map_err(|e| StoreError::on_unique(e, "pending login"))?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Taken {
+    Ok(PendingLogin),
+    /// No such pending login (never issued, already used, or purged).
+    Unknown,
+    /// It exists but was started by another browser; it is left in place.
+    OtherBrowser,
+    /// It was found but had expired (and is now deleted).
+    Expired,
+}
+
+/// Takes (deletes and returns) the pending login `id` if this browser started it.
+pub async fn take(conn: &mut AnyConnection, id: &str, browser_binding: &str) -> Result<Taken> {
+    let row: Option<Row> = sqlx::query_as(
+        "DELETE FROM pending_logins WHERE id = $1 AND browser_binding = $2 \
+         RETURNING id, connector_id, browser_binding, data, created_at, expires_at",
+    )
+    .bind(id)
+    .bind(browser_binding)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(r) => {
+            let p = PendingLogin::try_from(r)?;
+            if p.expires_at <= now_ms() {
+                Ok(Taken::Expired)
+            } else {
+                Ok(Taken::Ok(p))
+            }
+        }
+        None => {
+            let exists: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM pending_logins WHERE id = $1").bind(id).fetch_optional(conn).await?;
+            Ok(if exists.is_some() { Taken::OtherBrowser } else { Taken::Unknown })
+        }
+    }
+}
+
+pub async fn purge_expired(conn: &mut AnyConnection, now: i64) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM pending_logins WHERE expires_at <= $1").bind(now).execute(conn).await?.rows_affected())
+}

@@ -1,0 +1,124 @@
+//! Server-side sessions: the `tower_sessions::SessionStore` over our database.
+//!
+//! The session cookie holds only the random session id; the record (who is signed in,
+//! when, through which connector) lives here. The user id is copied out of the record
+//! into its own column so that suspending a user or "sign out everywhere" can end all of
+//! that user's sessions with one statement.
+
+use async_trait::async_trait;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+
+use super::{now_ms, AnyConnection, Result, Store};
+
+/// The key in the session record that names the signed-in user.
+pub const USER_ID_KEY: &str = "user_id";
+
+#[derive(Clone, Debug)]
+pub struct DbSessionStore {
+    store: Store,
+}
+
+impl DbSessionStore {
+    pub fn new(store: Store) -> Self {
+        DbSessionStore { store }
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+fn expiry_ms(r: &Record) -> i64 {
+    (r.expiry_date.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn user_id_of(r: &Record) -> Option<String> {
+    r.data.get(USER_ID_KEY).and_then(|v| v.as_str()).map(str::to_string)
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let mut conn = self.store.write().await.map_err(backend)?;
+        // A 128-bit random id colliding is not expected, but never overwrite a session.
+        loop {
+            let data = serde_json::to_vec(&record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+            let done = sqlx::query(
+                "INSERT INTO sessions (id, user_id, data, expiry_date) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(record.id.to_string())
+            .bind(user_id_of(record))
+            .bind(data)
+            .bind(expiry_ms(record))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 1 {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let data = serde_json::to_vec(&record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let mut conn = self.store.write().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, data, expiry_date) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, expiry_date = excluded.expiry_date",
+        )
+        .bind(record.id.to_string())
+        .bind(user_id_of(record))
+        .bind(data)
+        .bind(expiry_ms(record))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
+        let mut conn = self.store.read().await.map_err(backend)?;
+        let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM sessions WHERE id = $1 AND expiry_date > $2")
+            .bind(session_id.to_string())
+            .bind(now_ms())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+        match row {
+            Some((data,)) => {
+                Ok(Some(serde_json::from_slice(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
+        let mut conn = self.store.write().await.map_err(backend)?;
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(session_id.to_string())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// Ends every session of `user_id` (suspension, sign out everywhere).
+pub async fn delete_for_user(conn: &mut AnyConnection, user_id: &str) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(conn).await?.rows_affected())
+}
+
+pub async fn delete_expired(conn: &mut AnyConnection) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE expiry_date <= $1").bind(now_ms()).execute(conn).await?.rows_affected())
+}
+
+pub async fn count_for_user(conn: &mut AnyConnection, user_id: &str) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND expiry_date > $2")
+        .bind(user_id)
+        .bind(now_ms())
+        .fetch_one(conn)
+        .await?;
+    Ok(n)
+}
