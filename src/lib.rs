@@ -1,7 +1,13 @@
-//! ssogate: a login gateway. See README.md and ../shared/DESIGN.md for the words and the
-//! flow of one sign-in.
+//! ssogate: a login gateway. See README.md for the map of the code and
+//! ../shared/DESIGN.md for the words and the flow of one sign-in.
 
+pub mod app;
+pub mod apply;
 pub mod config;
+pub mod connectors;
 pub mod email;
+pub mod error;
+pub mod http;
 pub mod secrets;
 pub mod store;
+pub mod telemetry;

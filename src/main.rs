@@ -1,1 +1,113 @@
-fn main(){}
+//! The `ssogate` command: parse the command line, load the configuration, run.
+//! Every failure ends as one line on stderr and a non-zero exit; never a panic trace.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use ssogate::app::{self, App};
+use ssogate::apply::{self, ApplyContext};
+use ssogate::config::Config;
+use ssogate::store::api_keys;
+
+#[derive(Parser)]
+#[command(name = "ssogate", version, about = "A login gateway: enterprise SSO, JIT provisioning, forward-auth")]
+struct Cli {
+    /// Configuration file (TOML). Environment variables SSOGATE_<SECTION>__<KEY> override it.
+    #[arg(long, global = true, env = "SSOGATE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage management-API keys.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+    /// Idempotently upsert connectors, organizations and roles from a TOML file.
+    Apply {
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Print a new API key (stored hashed; shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Panics are bugs; should one happen, say so in one line rather than a trace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info.payload().downcast_ref::<&str>().map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        eprintln!("ssogate: internal error (a bug): {msg}");
+    }));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ssogate: error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ssogate: error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    ssogate::telemetry::init(&config.log);
+    match cli.command {
+        Command::Serve => App::build(config).await?.run().await,
+        Command::Migrate => {
+            app::open_store(&config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::ApiKey { command: ApiKeyCommand::Create { name } } => {
+            anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
+            let store = app::open_store(&config).await?;
+            let mut conn = store.write().await?;
+            let (key, plaintext) = api_keys::create(&mut conn, &name).await?;
+            eprintln!("created API key {:?} (id {}); it is shown only once:", key.name, key.id);
+            println!("{plaintext}");
+            Ok(())
+        }
+        Command::Apply { file } => {
+            let parsed = apply::parse_file(&file)?;
+            let store = app::open_store(&config).await?;
+            let master_key = app::load_master_key(&config, store.backend())?;
+            let http = app::http_client()?;
+            let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+            let ctx = ApplyContext { store: &store, master_key: &master_key, http: &http, base_dir: &base_dir };
+            let report = apply::apply(&parsed, &ctx).await.with_context(|| format!("apply {}", file.display()))?;
+            for line in report.lines {
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
+}

@@ -62,6 +62,7 @@ wait_ready() { # $1 = pid, $2 = start time (date +%s%N)
     if [ "$(date +%s)" -ge "$deadline" ]; then
       log "not ready after ${START_TIMEOUT}s; log tail ($LOG_FILE):"
       tail -n 60 "$LOG_FILE" >&2 || true
+      stop
       exit 1
     fi
     sleep 0.5

@@ -1,0 +1,143 @@
+//! Building the application: configuration → database (migrated) → master key → bound
+//! listener → router. `main` and the test harness both go through [`App::build`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::config::Config;
+use crate::secrets::MasterKey;
+use crate::store::{Backend, Store};
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub master_key: MasterKey,
+    /// The one outbound HTTP client (IdP metadata, discovery, token and JWKS requests).
+    pub http: reqwest::Client,
+    /// Where people and IdPs reach ssogate, without a trailing slash.
+    pub public_url: Arc<str>,
+}
+
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+}
+
+/// Outbound HTTP: no redirects followed (an IdP endpoint that redirects is a
+/// misconfiguration, and following redirects turns metadata fetches into an SSRF aid),
+/// bounded timeouts.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .user_agent(concat!("ssogate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")
+}
+
+/// Connects to the configured database and applies migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(
+        &config.database.url,
+        config.database.max_connections,
+        Duration::from_secs(config.database.connect_timeout_secs),
+    )
+    .await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The master key from `secrets.master_key`, else from `secrets.master_key_file` (created
+/// on first start: the embedded default needs no set-up).
+pub fn load_master_key(config: &Config, backend: Backend) -> anyhow::Result<MasterKey> {
+    if !config.secrets.master_key.is_empty() {
+        return Ok(MasterKey::from_base64(&config.secrets.master_key)?);
+    }
+    let path = Path::new(&config.secrets.master_key_file);
+    let (key, created) = MasterKey::load_or_create_file(path)?;
+    if created {
+        tracing::info!(path = %path.display(), "generated a new master key file; back it up with the database");
+        if backend == Backend::Postgres {
+            tracing::warn!(
+                "using a master key generated into a local file with PostgreSQL: every ssogate instance \
+                 sharing this database needs the same key (set secrets.master_key)"
+            );
+        }
+    }
+    Ok(key)
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let addr = config.listen_addr()?;
+        let store = open_store(&config).await?;
+        let master_key = load_master_key(&config, store.backend())?;
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("server.listen: cannot listen on {addr}"))?;
+        let bound = listener.local_addr()?;
+        let public_url = if config.server.public_url.is_empty() {
+            format!("http://{bound}")
+        } else {
+            config.public_url()?.as_str().trim_end_matches('/').to_string()
+        };
+        Url::parse(&public_url).context("server.public_url")?;
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+            master_key,
+            http: http_client()?,
+            public_url: public_url.into(),
+        };
+        Ok(App { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let router = crate::http::router(self.state.clone());
+        tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_url, "ssogate listening");
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
+        self.state.store.close().await;
+        Ok(())
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

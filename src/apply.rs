@@ -1,0 +1,426 @@
+//! `ssogate apply FILE`: idempotently upserts roles, connectors and organizations from a
+//! TOML file, like a realm import. Everything that needs the network or the disk (IdP
+//! metadata, key files) is read first; then one transaction writes it all, or nothing.
+//!
+//! ```toml
+//! [[roles]]
+//! name = "member"
+//!
+//! [[connectors]]
+//! id = "acme"
+//! kind = "saml"
+//! display_name = "Acme"
+//! domains = ["acme.test"]
+//! [connectors.saml]
+//! idp_metadata_url = "https://idp.acme.test/metadata"
+//! sp_entity_id = "https://login.example.com/saml/acme/metadata"
+//! sp_private_key_file = "sp.key"     # optional: generated (and then kept) when absent
+//! sp_certificate_file = "sp.crt"
+//!
+//! [[organizations]]
+//! name = "Acme"
+//! jit_connectors = ["acme"]
+//! default_roles = ["member"]
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::connectors::saml::keys::SpKeyPair;
+use crate::connectors::saml::metadata::{fetch_idp_metadata, parse_idp_metadata};
+use crate::connectors::settings::{AttributeMapping, ConnectorSettings, OidcSettings, ProfileSync, SamlSettings};
+use crate::connectors::{valid_connector_id, ConnectorKind};
+use crate::email::normalize_domain;
+use crate::secrets::MasterKey;
+use crate::store::audit::{self, NewAuditEvent};
+use crate::store::connectors::{self as connector_store, ConnectorRecord};
+use crate::store::organizations::{self as org_store, OrganizationSpec};
+use crate::store::{now_ms, Store};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyFile {
+    #[serde(default)]
+    pub roles: Vec<RoleSpec>,
+    #[serde(default)]
+    pub connectors: Vec<ConnectorSpec>,
+    #[serde(default)]
+    pub organizations: Vec<OrganizationFileSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSpec {
+    pub id: String,
+    pub kind: String,
+    pub display_name: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub domains: Vec<String>,
+    #[serde(default = "yes")]
+    pub create_accounts: bool,
+    #[serde(default = "yes")]
+    pub route_domains: bool,
+    #[serde(default)]
+    pub profile_sync: ProfileSync,
+    pub saml: Option<SamlSpec>,
+    pub oidc: Option<OidcSpec>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlSpec {
+    pub idp_metadata_url: Option<String>,
+    pub idp_metadata_file: Option<PathBuf>,
+    pub idp_metadata_xml: Option<String>,
+    pub sp_entity_id: Option<String>,
+    pub sp_private_key_file: Option<PathBuf>,
+    pub sp_certificate_file: Option<PathBuf>,
+    #[serde(default)]
+    pub sign_authn_requests: bool,
+    #[serde(default)]
+    pub allow_idp_initiated: bool,
+    #[serde(default)]
+    pub allow_sha1: bool,
+    pub attributes: Option<AttributeMapping>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSpec {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// Name of an environment variable holding the client secret (keeps it out of files).
+    pub client_secret_env: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub id_token_algorithms: Option<Vec<String>>,
+    pub claims: Option<AttributeMapping>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationFileSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub jit_email_domains: Vec<String>,
+    #[serde(default)]
+    pub jit_connectors: Vec<String>,
+    /// Role names from the organization template.
+    #[serde(default)]
+    pub default_roles: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{file}: {cause}")]
+    Read { file: String, cause: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// The sealed-secret contexts of a connector (see [`crate::secrets`]).
+pub fn connector_secrets_context(connector_id: &str) -> String {
+    format!("connector:{connector_id}:secrets")
+}
+
+/// Secrets of a connector, sealed as one JSON document in the row's `secrets`.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct ConnectorSecrets {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sp_private_key_pem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+impl ConnectorSecrets {
+    pub fn open(record: &ConnectorRecord, key: &MasterKey) -> Result<ConnectorSecrets, ApplyError> {
+        match &record.secrets {
+            None => Ok(ConnectorSecrets::default()),
+            Some(sealed) => {
+                let raw = key
+                    .open_string(sealed, &connector_secrets_context(&record.id))
+                    .map_err(|e| ApplyError::Invalid(format!("connector {}: {e}", record.id)))?;
+                serde_json::from_str(&raw).map_err(|e| ApplyError::Invalid(format!("connector {}: secrets: {e}", record.id)))
+            }
+        }
+    }
+
+    pub fn seal(&self, connector_id: &str, key: &MasterKey) -> Result<String, ApplyError> {
+        let raw = serde_json::to_string(self).map_err(|e| ApplyError::Invalid(e.to_string()))?;
+        key.seal(raw.as_bytes(), &connector_secrets_context(connector_id)).map_err(|e| ApplyError::Invalid(e.to_string()))
+    }
+}
+
+/// What one apply did, one line per object.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub lines: Vec<String>,
+}
+
+pub struct ApplyContext<'a> {
+    pub store: &'a Store,
+    pub master_key: &'a MasterKey,
+    pub http: &'a reqwest::Client,
+    /// Relative paths in the file are resolved against this folder.
+    pub base_dir: &'a Path,
+}
+
+pub fn parse_file(path: &Path) -> Result<ApplyFile, ApplyError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ApplyError::Read { file: path.display().to_string(), cause: e.to_string() })?;
+    toml::from_str(&text).map_err(|e| ApplyError::Read {
+        file: path.display().to_string(),
+        cause: e.to_string().lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" "),
+    })
+}
+
+fn read_relative(base: &Path, p: &Path, what: &str) -> Result<String, ApplyError> {
+    let full = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    std::fs::read_to_string(&full).map_err(|e| ApplyError::Read { file: format!("{what} {}", full.display()), cause: e.to_string() })
+}
+
+fn normalize_domains(list: &[String], whose: &str) -> Result<Vec<String>, ApplyError> {
+    let mut out: Vec<String> = Vec::new();
+    for d in list {
+        let n = normalize_domain(d).map_err(|_| ApplyError::Invalid(format!("{whose}: {d:?} is not a valid domain")))?;
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+/// Builds the row for a connector spec. `existing` keeps a generated SP key pair across
+/// applies that do not name one.
+pub async fn prepare_connector(
+    spec: &ConnectorSpec,
+    existing: Option<&ConnectorRecord>,
+    ctx: &ApplyContext<'_>,
+) -> Result<ConnectorRecord, ApplyError> {
+    let who = format!("connector {:?}", spec.id);
+    if !valid_connector_id(&spec.id) {
+        return Err(ApplyError::Invalid(format!("{who}: ids are 1-64 characters of a-z, 0-9, - and _")));
+    }
+    let kind = ConnectorKind::parse(&spec.kind)
+        .ok_or_else(|| ApplyError::Invalid(format!("{who}: kind must be saml, oidc, social or email")))?;
+    let domains = normalize_domains(&spec.domains, &who)?;
+    let mut secrets = match existing {
+        Some(rec) => ConnectorSecrets::open(rec, ctx.master_key)?,
+        None => ConnectorSecrets::default(),
+    };
+    let mut settings = ConnectorSettings {
+        create_accounts: spec.create_accounts,
+        route_domains: spec.route_domains,
+        profile_sync: spec.profile_sync,
+        saml: None,
+        oidc: None,
+    };
+    match kind {
+        ConnectorKind::Saml => {
+            let s = spec.saml.as_ref().ok_or_else(|| ApplyError::Invalid(format!("{who}: kind saml needs a [connectors.saml] table")))?;
+            let (xml, url) = match (&s.idp_metadata_url, &s.idp_metadata_file, &s.idp_metadata_xml) {
+                (Some(url), None, None) => {
+                    let (xml, _) = fetch_idp_metadata(ctx.http, url).await.map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?;
+                    (xml, Some(url.clone()))
+                }
+                (None, Some(file), None) => (read_relative(ctx.base_dir, file, "IdP metadata")?, None),
+                (None, None, Some(xml)) => (xml.clone(), None),
+                _ => {
+                    return Err(ApplyError::Invalid(format!(
+                        "{who}: give exactly one of idp_metadata_url, idp_metadata_file, idp_metadata_xml"
+                    )))
+                }
+            };
+            let md = parse_idp_metadata(&xml).map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?;
+            let sso_url = md.sso_url_redirect.clone().ok_or_else(|| {
+                ApplyError::Invalid(format!("{who}: the IdP has no HTTP-Redirect SingleSignOnService"))
+            })?;
+            let pair = match (&s.sp_private_key_file, &s.sp_certificate_file) {
+                (Some(k), Some(c)) => {
+                    let key = read_relative(ctx.base_dir, k, "SP private key")?;
+                    let cert = read_relative(ctx.base_dir, c, "SP certificate")?;
+                    SpKeyPair::from_pem(&key, &cert).map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?
+                }
+                (None, None) => {
+                    let kept = existing
+                        .and_then(|r| serde_json::from_value::<ConnectorSettings>(r.config.clone()).ok())
+                        .and_then(|c| c.saml)
+                        .map(|saml| saml.sp_certificate_pem)
+                        .zip(secrets.sp_private_key_pem.clone());
+                    match kept {
+                        Some((cert, key)) => SpKeyPair { private_key_pem: key, certificate_pem: cert },
+                        None => SpKeyPair::generate(&format!("ssogate SP {}", spec.id))
+                            .map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?,
+                    }
+                }
+                _ => {
+                    return Err(ApplyError::Invalid(format!(
+                        "{who}: give both sp_private_key_file and sp_certificate_file, or neither"
+                    )))
+                }
+            };
+            secrets.sp_private_key_pem = Some(pair.private_key_pem.clone());
+            settings.saml = Some(SamlSettings {
+                sp_entity_id: s.sp_entity_id.clone(),
+                idp_metadata_url: url,
+                idp_metadata_xml: xml,
+                idp_entity_id: md.entity_id,
+                idp_sso_url: sso_url,
+                idp_signing_certificates: md.signing_certificates,
+                sp_certificate_pem: pair.certificate_pem,
+                sign_authn_requests: s.sign_authn_requests,
+                allow_idp_initiated: s.allow_idp_initiated,
+                allow_sha1: s.allow_sha1,
+                attributes: s.attributes.clone().unwrap_or_else(AttributeMapping::saml_default),
+            });
+        }
+        ConnectorKind::Oidc => {
+            let o = spec.oidc.as_ref().ok_or_else(|| ApplyError::Invalid(format!("{who}: kind oidc needs a [connectors.oidc] table")))?;
+            let issuer = url::Url::parse(&o.issuer).map_err(|e| ApplyError::Invalid(format!("{who}: oidc.issuer: {e}")))?;
+            if !matches!(issuer.scheme(), "http" | "https") {
+                return Err(ApplyError::Invalid(format!("{who}: oidc.issuer must be an http(s) URL")));
+            }
+            let secret = match (&o.client_secret, &o.client_secret_env) {
+                (Some(s), None) => Some(s.clone()),
+                (None, Some(var)) => Some(std::env::var(var).map_err(|_| {
+                    ApplyError::Invalid(format!("{who}: oidc.client_secret_env: environment variable {var} is not set"))
+                })?),
+                (None, None) => None,
+                _ => return Err(ApplyError::Invalid(format!("{who}: give client_secret or client_secret_env, not both"))),
+            };
+            if let Some(s) = secret {
+                secrets.client_secret = Some(s);
+            }
+            let mut oidc = OidcSettings {
+                issuer: o.issuer.clone(),
+                client_id: o.client_id.clone(),
+                scopes: vec!["openid".into(), "email".into(), "profile".into()],
+                id_token_algorithms: vec!["RS256".into(), "ES256".into(), "PS256".into(), "EdDSA".into()],
+                claims: o.claims.clone().unwrap_or_else(AttributeMapping::oidc_default),
+            };
+            if let Some(scopes) = &o.scopes {
+                oidc.scopes = scopes.clone();
+            }
+            if let Some(algs) = &o.id_token_algorithms {
+                if algs.iter().any(|a| a.eq_ignore_ascii_case("none")) {
+                    return Err(ApplyError::Invalid(format!("{who}: id_token_algorithms must not contain \"none\"")));
+                }
+                oidc.id_token_algorithms = algs.clone();
+            }
+            settings.oidc = Some(oidc);
+        }
+        ConnectorKind::Social | ConnectorKind::Email => {
+            return Err(ApplyError::Invalid(format!("{who}: kind {} is not supported by apply yet", spec.kind)));
+        }
+    }
+    let sealed = if secrets.sp_private_key_pem.is_some() || secrets.client_secret.is_some() {
+        Some(secrets.seal(&spec.id, ctx.master_key)?)
+    } else {
+        None
+    };
+    Ok(ConnectorRecord {
+        id: spec.id.clone(),
+        kind: kind.as_str().to_string(),
+        display_name: spec.display_name.clone().unwrap_or_else(|| spec.id.clone()),
+        enabled: spec.enabled,
+        config: serde_json::to_value(&settings).map_err(|e| ApplyError::Invalid(e.to_string()))?,
+        secrets: sealed,
+        domains,
+        created_at: 0,
+        updated_at: 0,
+    })
+}
+
+/// Applies `file`: reads what it needs, then writes everything in one transaction.
+pub async fn apply(file: &ApplyFile, ctx: &ApplyContext<'_>) -> Result<ApplyReport, ApplyError> {
+    let mut report = ApplyReport::default();
+    // 1. Prepare connectors (network and disk) outside the transaction.
+    let mut records = Vec::new();
+    {
+        let mut conn = ctx.store.read().await?;
+        for spec in &file.connectors {
+            let existing = connector_store::get(&mut conn, &spec.id).await?;
+            records.push(prepare_connector(spec, existing.as_ref(), ctx).await?);
+        }
+    }
+    for o in &file.organizations {
+        normalize_domains(&o.jit_email_domains, &format!("organization {:?}", o.name))?;
+    }
+    // 2. Write.
+    let mut tx = ctx.store.begin().await?;
+    for r in &file.roles {
+        if r.name.trim().is_empty() {
+            return Err(ApplyError::Invalid("a role needs a name".into()));
+        }
+        org_store::upsert_role(&mut tx, &r.name, &r.description).await?;
+        report.lines.push(format!("role {}: applied", r.name));
+    }
+    for rec in &records {
+        let created = connector_store::upsert(&mut tx, rec).await?;
+        report.lines.push(format!("connector {}: {}", rec.id, if created { "created" } else { "updated" }));
+    }
+    for o in &file.organizations {
+        let who = format!("organization {:?}", o.name);
+        let mut role_ids = Vec::new();
+        for name in &o.default_roles {
+            let role = org_store::role_by_name(&mut tx, name)
+                .await?
+                .ok_or_else(|| ApplyError::Invalid(format!("{who}: default role {name:?} is not a role of the organization template")))?;
+            role_ids.push(role.id);
+        }
+        for c in &o.jit_connectors {
+            let rec = connector_store::get(&mut tx, c)
+                .await?
+                .ok_or_else(|| ApplyError::Invalid(format!("{who}: JIT connector {c:?} does not exist")))?;
+            if !ConnectorKind::parse(&rec.kind).is_some_and(ConnectorKind::is_enterprise) {
+                return Err(ApplyError::Invalid(format!("{who}: JIT connector {c:?} is not an enterprise SSO connector")));
+            }
+        }
+        let spec = OrganizationSpec {
+            name: o.name.clone(),
+            description: o.description.clone(),
+            jit_email_domains: normalize_domains(&o.jit_email_domains, &who)?,
+            jit_connectors: o.jit_connectors.clone(),
+            default_roles: role_ids,
+        };
+        org_store::upsert(&mut tx, &spec).await?;
+        report.lines.push(format!("organization {}: applied", o.name));
+    }
+    audit::record(
+        &mut tx,
+        &NewAuditEvent {
+            kind: "config.applied".into(),
+            actor: Some("cli".into()),
+            data: json!({
+                "roles": file.roles.iter().map(|r| &r.name).collect::<Vec<_>>(),
+                "connectors": file.connectors.iter().map(|c| &c.id).collect::<Vec<_>>(),
+                "organizations": file.organizations.iter().map(|o| &o.name).collect::<Vec<_>>(),
+                "at": now_ms(),
+            }),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(report)
+}

@@ -1,0 +1,4 @@
+//! OpenID Connect relying party (openidconnect 4; see DEPENDENCIES.md for what it does
+//! not check).
+
+pub mod discovery;

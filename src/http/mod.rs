@@ -1,0 +1,124 @@
+//! The HTTP surface: the router, the request context (request id, logging, error
+//! rendering) and the handlers. Handlers only extract, call the domain layer and render.
+
+pub mod health;
+pub mod pages;
+
+use std::time::Instant;
+
+use askama::Template;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
+
+use crate::app::AppState;
+use crate::error::{AppError, ErrorInfo};
+
+/// The id of one request: in every log line of the request (a tracing span field), in
+/// the `x-request-id` response header and on every error page. Always generated here;
+/// a client-sent `x-request-id` is ignored so it cannot forge or inject log entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .ok_or_else(|| AppError::internal("request id middleware missing"))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(request_context))
+        // Innermost: a panic in a handler becomes a 500 for this request only.
+        .layer(CatchPanicLayer::custom(|_| AppError::internal("handler panicked").into_response()))
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound("page".into())
+}
+
+/// Request id, a span for the request's logs, one log line per request, and rendering
+/// of errors as HTML or JSON.
+async fn request_context(mut req: Request, next: Next) -> Response {
+    let id = RequestId(uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(id.clone());
+    let wants_json = wants_json(&req);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let span = tracing::info_span!("request", request_id = %id, %method, %path);
+    let started = Instant::now();
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    if let Some(info) = resp.extensions_mut().remove::<ErrorInfo>() {
+        if let Some(cause) = &info.internal {
+            span.in_scope(|| tracing::error!(code = info.code, cause = %cause, "request failed"));
+        }
+        resp = render_error(&info, &id, wants_json);
+    }
+    if let Ok(v) = HeaderValue::from_str(&id.0) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    span.in_scope(|| {
+        tracing::info!(status = resp.status().as_u16(), latency_ms = started.elapsed().as_millis() as u64, "request")
+    });
+    resp
+}
+
+fn wants_json(req: &Request) -> bool {
+    let path = req.uri().path();
+    if path.starts_with("/api/") || path.starts_with("/.well-known/") {
+        return true;
+    }
+    req.headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    code: &'a str,
+    request_id: &'a str,
+}
+
+fn render_error(info: &ErrorInfo, id: &RequestId, json: bool) -> Response {
+    if json {
+        let body = serde_json::json!({
+            "error": { "code": info.code, "message": info.message, "request_id": id.0 }
+        });
+        return (info.status, Json(body)).into_response();
+    }
+    let page = ErrorPage { title: info.title, message: &info.message, code: info.code, request_id: &id.0 };
+    match page.render() {
+        Ok(html) => {
+            let mut resp = (info.status, html).into_response();
+            resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            resp
+        }
+        Err(_) => (info.status, format!("{} (request id {})", info.message, id.0)).into_response(),
+    }
+}
