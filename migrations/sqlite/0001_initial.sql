@@ -1,17 +1,19 @@
 -- ssogate schema (SQLite dialect). migrations/postgres/0001_initial.sql holds the same
 -- schema in the PostgreSQL dialect; keep the two in step.
 -- Times are unix milliseconds (BIGINT); JSON documents are TEXT; ids are TEXT (UUID or slug).
+-- Flags are BIGINT 0/1, not BOOLEAN: sqlx's Any driver cannot decode SQLite BOOLEAN columns,
+-- and one Rust type (i64) must decode the column on both databases.
 
 CREATE TABLE users (
     id                TEXT PRIMARY KEY,
     email             TEXT UNIQUE,              -- normalized (lower-case, punycode domain)
-    email_verified    BOOLEAN NOT NULL DEFAULT FALSE,
+    email_verified    BIGINT NOT NULL DEFAULT 0 CHECK (email_verified IN (0, 1)),
     given_name        TEXT,
     family_name       TEXT,
     name              TEXT,
     picture           TEXT,
     custom_attributes TEXT NOT NULL DEFAULT '{}',
-    suspended         BOOLEAN NOT NULL DEFAULT FALSE,
+    suspended         BIGINT NOT NULL DEFAULT 0 CHECK (suspended IN (0, 1)),
     created_at        BIGINT NOT NULL,
     updated_at        BIGINT NOT NULL,
     last_sign_in_at   BIGINT
@@ -21,7 +23,7 @@ CREATE TABLE connectors (
     id           TEXT PRIMARY KEY,              -- slug, used in URLs
     kind         TEXT NOT NULL CHECK (kind IN ('saml', 'oidc', 'social', 'email')),
     display_name TEXT NOT NULL,
-    enabled      BOOLEAN NOT NULL DEFAULT TRUE,
+    enabled      BIGINT NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
     config       TEXT NOT NULL DEFAULT '{}',    -- typed per kind, no secrets
     secrets      TEXT,                          -- sealed under the master key
     created_at   BIGINT NOT NULL,

@@ -29,7 +29,7 @@ struct ConnectorRow {
     id: String,
     kind: String,
     display_name: String,
-    enabled: bool,
+    enabled: i64,
     config: String,
     secrets: Option<String>,
     created_at: i64,
@@ -51,7 +51,7 @@ pub async fn upsert(conn: &mut AnyConnection, c: &ConnectorRecord) -> Result<boo
         .bind(&c.id)
         .bind(&c.kind)
         .bind(&c.display_name)
-        .bind(c.enabled)
+        .bind(i64::from(c.enabled))
         .bind(json_text(&c.config))
         .bind(c.secrets.clone())
         .bind(now)
@@ -65,7 +65,7 @@ pub async fn upsert(conn: &mut AnyConnection, c: &ConnectorRecord) -> Result<boo
         .bind(&c.id)
         .bind(&c.kind)
         .bind(&c.display_name)
-        .bind(c.enabled)
+        .bind(i64::from(c.enabled))
         .bind(json_text(&c.config))
         .bind(c.secrets.clone())
         .bind(now)
@@ -100,7 +100,7 @@ async fn complete(conn: &mut AnyConnection, r: ConnectorRow) -> Result<Connector
         id: r.id,
         kind: r.kind,
         display_name: r.display_name,
-        enabled: r.enabled,
+        enabled: r.enabled != 0,
         secrets: r.secrets,
         domains,
         created_at: r.created_at,

@@ -28,13 +28,13 @@ pub struct User {
 struct UserRow {
     id: String,
     email: Option<String>,
-    email_verified: bool,
+    email_verified: i64,
     given_name: Option<String>,
     family_name: Option<String>,
     name: Option<String>,
     picture: Option<String>,
     custom_attributes: String,
-    suspended: bool,
+    suspended: i64,
     created_at: i64,
     updated_at: i64,
     last_sign_in_at: Option<i64>,
@@ -46,13 +46,13 @@ impl TryFrom<UserRow> for User {
         Ok(User {
             id: r.id,
             email: r.email,
-            email_verified: r.email_verified,
+            email_verified: r.email_verified != 0,
             given_name: r.given_name,
             family_name: r.family_name,
             name: r.name,
             picture: r.picture,
             custom_attributes: parse_json(&r.custom_attributes)?,
-            suspended: r.suspended,
+            suspended: r.suspended != 0,
             created_at: r.created_at,
             updated_at: r.updated_at,
             last_sign_in_at: r.last_sign_in_at,
@@ -81,11 +81,11 @@ pub async fn insert(conn: &mut AnyConnection, p: &Profile) -> Result<User> {
     let row: UserRow = sqlx::query_as(&format!(
         "INSERT INTO users (id, email, email_verified, given_name, family_name, name, picture, \
          custom_attributes, suspended, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9, $9) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9) RETURNING {COLUMNS}"
     ))
     .bind(new_id())
     .bind(p.email.as_ref().map(|e| e.as_str().to_string()))
-    .bind(p.email_verified)
+    .bind(i64::from(p.email_verified))
     .bind(p.given_name.clone())
     .bind(p.family_name.clone())
     .bind(p.name.clone())
@@ -123,7 +123,7 @@ pub async fn update_profile(conn: &mut AnyConnection, id: &str, p: &Profile) -> 
     ))
     .bind(id)
     .bind(p.email.as_ref().map(|e| e.as_str().to_string()))
-    .bind(p.email_verified)
+    .bind(i64::from(p.email_verified))
     .bind(p.given_name.clone())
     .bind(p.family_name.clone())
     .bind(p.name.clone())
@@ -139,7 +139,7 @@ pub async fn update_profile(conn: &mut AnyConnection, id: &str, p: &Profile) -> 
 pub async fn set_suspended(conn: &mut AnyConnection, id: &str, suspended: bool) -> Result<()> {
     let done = sqlx::query("UPDATE users SET suspended = $2, updated_at = $3 WHERE id = $1")
         .bind(id)
-        .bind(suspended)
+        .bind(i64::from(suspended))
         .bind(now_ms())
         .execute(conn)
         .await?;

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine too:
+#   1. installs what is missing (Debian packages, the Keycloak distribution),
+#   2. starts PostgreSQL and Keycloak once on 127.0.0.1 (Keycloak boots while the tests
+#      compile),
+#   3. runs `cargo test` with the services' addresses in SSOGATE_TEST_* variables.
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh store_conformance`).
+# Services this script started are stopped at the end; ones already running are left.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/install-deps.sh
+
+export KC_PORT="${KC_PORT:-18080}" KC_MGMT_PORT="${KC_MGMT_PORT:-19000}"
+SSOGATE_TEST_POSTGRES_URL="$(bash scripts/services/postgres.sh start)"
+export SSOGATE_TEST_POSTGRES_URL
+
+kc_started_here=0
+if ! curl -s -o /dev/null --max-time 5 -w '%{http_code}' "http://127.0.0.1:$KC_PORT/realms/ssogate-test" | grep -q 200; then
+  kc_started_here=1
+fi
+cleanup() {
+  if [ "$kc_started_here" = 1 ]; then bash scripts/services/keycloak.sh stop || true; fi
+}
+trap cleanup EXIT
+mkdir -p target/services
+bash scripts/services/keycloak.sh start > target/services/keycloak-start.out 2>&1 &
+kc_pid=$!
+
+cargo build --locked --tests
+
+if ! wait "$kc_pid"; then
+  cat target/services/keycloak-start.out >&2
+  echo "test.sh: Keycloak did not start" >&2
+  exit 1
+fi
+cat target/services/keycloak-start.out >&2
+export SSOGATE_TEST_KEYCLOAK_URL="http://127.0.0.1:$KC_PORT"
+export SSOGATE_TEST_KEYCLOAK_REALM="ssogate-test"
+
+cargo test --locked "$@"
