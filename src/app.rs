@@ -82,12 +82,18 @@ impl App {
         let addr = config.listen_addr()?;
         let store = open_store(&config).await?;
         let master_key = load_master_key(&config, store.backend())?;
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("server.listen: cannot listen on {addr}"))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("server.listen: cannot listen on {addr}"))?;
         let bound = listener.local_addr()?;
         let public_url = if config.server.public_url.is_empty() {
             format!("http://{bound}")
         } else {
-            config.public_url()?.as_str().trim_end_matches('/').to_string()
+            config
+                .public_url()?
+                .as_str()
+                .trim_end_matches('/')
+                .to_string()
         };
         Url::parse(&public_url).context("server.public_url")?;
         let state = AppState {
@@ -101,7 +107,9 @@ impl App {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -109,10 +117,16 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let router = crate::http::router(self.state.clone());
         tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_url, "ssogate listening");
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
         self.state.store.close().await;
         Ok(())
     }

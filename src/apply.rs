@@ -30,7 +30,9 @@ use serde_json::json;
 
 use crate::connectors::saml::keys::SpKeyPair;
 use crate::connectors::saml::metadata::{fetch_idp_metadata, parse_idp_metadata};
-use crate::connectors::settings::{AttributeMapping, ConnectorSettings, OidcSettings, ProfileSync, SamlSettings};
+use crate::connectors::settings::{
+    AttributeMapping, ConnectorSettings, OidcSettings, ProfileSync, SamlSettings,
+};
 use crate::connectors::{valid_connector_id, ConnectorKind};
 use crate::email::normalize_domain;
 use crate::secrets::MasterKey;
@@ -160,14 +162,17 @@ impl ConnectorSecrets {
                 let raw = key
                     .open_string(sealed, &connector_secrets_context(&record.id))
                     .map_err(|e| ApplyError::Invalid(format!("connector {}: {e}", record.id)))?;
-                serde_json::from_str(&raw).map_err(|e| ApplyError::Invalid(format!("connector {}: secrets: {e}", record.id)))
+                serde_json::from_str(&raw).map_err(|e| {
+                    ApplyError::Invalid(format!("connector {}: secrets: {e}", record.id))
+                })
             }
         }
     }
 
     pub fn seal(&self, connector_id: &str, key: &MasterKey) -> Result<String, ApplyError> {
         let raw = serde_json::to_string(self).map_err(|e| ApplyError::Invalid(e.to_string()))?;
-        key.seal(raw.as_bytes(), &connector_secrets_context(connector_id)).map_err(|e| ApplyError::Invalid(e.to_string()))
+        key.seal(raw.as_bytes(), &connector_secrets_context(connector_id))
+            .map_err(|e| ApplyError::Invalid(e.to_string()))
     }
 }
 
@@ -186,23 +191,38 @@ pub struct ApplyContext<'a> {
 }
 
 pub fn parse_file(path: &Path) -> Result<ApplyFile, ApplyError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ApplyError::Read { file: path.display().to_string(), cause: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ApplyError::Read {
+        file: path.display().to_string(),
+        cause: e.to_string(),
+    })?;
     toml::from_str(&text).map_err(|e| ApplyError::Read {
         file: path.display().to_string(),
-        cause: e.to_string().lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" "),
+        cause: e
+            .to_string()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join(" "),
     })
 }
 
 fn read_relative(base: &Path, p: &Path, what: &str) -> Result<String, ApplyError> {
-    let full = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
-    std::fs::read_to_string(&full).map_err(|e| ApplyError::Read { file: format!("{what} {}", full.display()), cause: e.to_string() })
+    let full = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    std::fs::read_to_string(&full).map_err(|e| ApplyError::Read {
+        file: format!("{what} {}", full.display()),
+        cause: e.to_string(),
+    })
 }
 
 fn normalize_domains(list: &[String], whose: &str) -> Result<Vec<String>, ApplyError> {
     let mut out: Vec<String> = Vec::new();
     for d in list {
-        let n = normalize_domain(d).map_err(|_| ApplyError::Invalid(format!("{whose}: {d:?} is not a valid domain")))?;
+        let n = normalize_domain(d)
+            .map_err(|_| ApplyError::Invalid(format!("{whose}: {d:?} is not a valid domain")))?;
         if !out.contains(&n) {
             out.push(n);
         }
@@ -219,10 +239,13 @@ pub async fn prepare_connector(
 ) -> Result<ConnectorRecord, ApplyError> {
     let who = format!("connector {:?}", spec.id);
     if !valid_connector_id(&spec.id) {
-        return Err(ApplyError::Invalid(format!("{who}: ids are 1-64 characters of a-z, 0-9, - and _")));
+        return Err(ApplyError::Invalid(format!(
+            "{who}: ids are 1-64 characters of a-z, 0-9, - and _"
+        )));
     }
-    let kind = ConnectorKind::parse(&spec.kind)
-        .ok_or_else(|| ApplyError::Invalid(format!("{who}: kind must be saml, oidc, social or email")))?;
+    let kind = ConnectorKind::parse(&spec.kind).ok_or_else(|| {
+        ApplyError::Invalid(format!("{who}: kind must be saml, oidc, social or email"))
+    })?;
     let domains = normalize_domains(&spec.domains, &who)?;
     let mut secrets = match existing {
         Some(rec) => ConnectorSecrets::open(rec, ctx.master_key)?,
@@ -237,7 +260,9 @@ pub async fn prepare_connector(
     };
     match kind {
         ConnectorKind::Saml => {
-            let s = spec.saml.as_ref().ok_or_else(|| ApplyError::Invalid(format!("{who}: kind saml needs a [connectors.saml] table")))?;
+            let s = spec.saml.as_ref().ok_or_else(|| {
+                ApplyError::Invalid(format!("{who}: kind saml needs a [connectors.saml] table"))
+            })?;
             let (xml, url) = match (&s.idp_metadata_url, &s.idp_metadata_file, &s.idp_metadata_xml) {
                 (Some(url), None, None) => {
                     let (xml, _) = fetch_idp_metadata(ctx.http, url).await.map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?;
@@ -251,24 +276,33 @@ pub async fn prepare_connector(
                     )))
                 }
             };
-            let md = parse_idp_metadata(&xml).map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?;
+            let md =
+                parse_idp_metadata(&xml).map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?;
             let sso_url = md.sso_url_redirect.clone().ok_or_else(|| {
-                ApplyError::Invalid(format!("{who}: the IdP has no HTTP-Redirect SingleSignOnService"))
+                ApplyError::Invalid(format!(
+                    "{who}: the IdP has no HTTP-Redirect SingleSignOnService"
+                ))
             })?;
             let pair = match (&s.sp_private_key_file, &s.sp_certificate_file) {
                 (Some(k), Some(c)) => {
                     let key = read_relative(ctx.base_dir, k, "SP private key")?;
                     let cert = read_relative(ctx.base_dir, c, "SP certificate")?;
-                    SpKeyPair::from_pem(&key, &cert).map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?
+                    SpKeyPair::from_pem(&key, &cert)
+                        .map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?
                 }
                 (None, None) => {
                     let kept = existing
-                        .and_then(|r| serde_json::from_value::<ConnectorSettings>(r.config.clone()).ok())
+                        .and_then(|r| {
+                            serde_json::from_value::<ConnectorSettings>(r.config.clone()).ok()
+                        })
                         .and_then(|c| c.saml)
                         .map(|saml| saml.sp_certificate_pem)
                         .zip(secrets.sp_private_key_pem.clone());
                     match kept {
-                        Some((cert, key)) => SpKeyPair { private_key_pem: key, certificate_pem: cert },
+                        Some((cert, key)) => SpKeyPair {
+                            private_key_pem: key,
+                            certificate_pem: cert,
+                        },
                         None => SpKeyPair::generate(&format!("ssogate SP {}", spec.id))
                             .map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?,
                     }
@@ -291,22 +325,36 @@ pub async fn prepare_connector(
                 sign_authn_requests: s.sign_authn_requests,
                 allow_idp_initiated: s.allow_idp_initiated,
                 allow_sha1: s.allow_sha1,
-                attributes: s.attributes.clone().unwrap_or_else(AttributeMapping::saml_default),
+                attributes: s
+                    .attributes
+                    .clone()
+                    .unwrap_or_else(AttributeMapping::saml_default),
             });
         }
         ConnectorKind::Oidc => {
-            let o = spec.oidc.as_ref().ok_or_else(|| ApplyError::Invalid(format!("{who}: kind oidc needs a [connectors.oidc] table")))?;
-            let issuer = url::Url::parse(&o.issuer).map_err(|e| ApplyError::Invalid(format!("{who}: oidc.issuer: {e}")))?;
+            let o = spec.oidc.as_ref().ok_or_else(|| {
+                ApplyError::Invalid(format!("{who}: kind oidc needs a [connectors.oidc] table"))
+            })?;
+            let issuer = url::Url::parse(&o.issuer)
+                .map_err(|e| ApplyError::Invalid(format!("{who}: oidc.issuer: {e}")))?;
             if !matches!(issuer.scheme(), "http" | "https") {
-                return Err(ApplyError::Invalid(format!("{who}: oidc.issuer must be an http(s) URL")));
+                return Err(ApplyError::Invalid(format!(
+                    "{who}: oidc.issuer must be an http(s) URL"
+                )));
             }
             let secret = match (&o.client_secret, &o.client_secret_env) {
                 (Some(s), None) => Some(s.clone()),
                 (None, Some(var)) => Some(std::env::var(var).map_err(|_| {
-                    ApplyError::Invalid(format!("{who}: oidc.client_secret_env: environment variable {var} is not set"))
+                    ApplyError::Invalid(format!(
+                        "{who}: oidc.client_secret_env: environment variable {var} is not set"
+                    ))
                 })?),
                 (None, None) => None,
-                _ => return Err(ApplyError::Invalid(format!("{who}: give client_secret or client_secret_env, not both"))),
+                _ => {
+                    return Err(ApplyError::Invalid(format!(
+                        "{who}: give client_secret or client_secret_env, not both"
+                    )))
+                }
             };
             if let Some(s) = secret {
                 secrets.client_secret = Some(s);
@@ -315,22 +363,35 @@ pub async fn prepare_connector(
                 issuer: o.issuer.clone(),
                 client_id: o.client_id.clone(),
                 scopes: vec!["openid".into(), "email".into(), "profile".into()],
-                id_token_algorithms: vec!["RS256".into(), "ES256".into(), "PS256".into(), "EdDSA".into()],
-                claims: o.claims.clone().unwrap_or_else(AttributeMapping::oidc_default),
+                id_token_algorithms: vec![
+                    "RS256".into(),
+                    "ES256".into(),
+                    "PS256".into(),
+                    "EdDSA".into(),
+                ],
+                claims: o
+                    .claims
+                    .clone()
+                    .unwrap_or_else(AttributeMapping::oidc_default),
             };
             if let Some(scopes) = &o.scopes {
                 oidc.scopes = scopes.clone();
             }
             if let Some(algs) = &o.id_token_algorithms {
                 if algs.iter().any(|a| a.eq_ignore_ascii_case("none")) {
-                    return Err(ApplyError::Invalid(format!("{who}: id_token_algorithms must not contain \"none\"")));
+                    return Err(ApplyError::Invalid(format!(
+                        "{who}: id_token_algorithms must not contain \"none\""
+                    )));
                 }
                 oidc.id_token_algorithms = algs.clone();
             }
             settings.oidc = Some(oidc);
         }
         ConnectorKind::Social | ConnectorKind::Email => {
-            return Err(ApplyError::Invalid(format!("{who}: kind {} is not supported by apply yet", spec.kind)));
+            return Err(ApplyError::Invalid(format!(
+                "{who}: kind {} is not supported by apply yet",
+                spec.kind
+            )));
         }
     }
     let sealed = if secrets.sp_private_key_pem.is_some() || secrets.client_secret.is_some() {
@@ -377,7 +438,11 @@ pub async fn apply(file: &ApplyFile, ctx: &ApplyContext<'_>) -> Result<ApplyRepo
     }
     for rec in &records {
         let created = connector_store::upsert(&mut tx, rec).await?;
-        report.lines.push(format!("connector {}: {}", rec.id, if created { "created" } else { "updated" }));
+        report.lines.push(format!(
+            "connector {}: {}",
+            rec.id,
+            if created { "created" } else { "updated" }
+        ));
     }
     for o in &file.organizations {
         let who = format!("organization {:?}", o.name);
@@ -385,15 +450,21 @@ pub async fn apply(file: &ApplyFile, ctx: &ApplyContext<'_>) -> Result<ApplyRepo
         for name in &o.default_roles {
             let role = org_store::role_by_name(&mut tx, name)
                 .await?
-                .ok_or_else(|| ApplyError::Invalid(format!("{who}: default role {name:?} is not a role of the organization template")))?;
+                .ok_or_else(|| {
+                    ApplyError::Invalid(format!(
+                        "{who}: default role {name:?} is not a role of the organization template"
+                    ))
+                })?;
             role_ids.push(role.id);
         }
         for c in &o.jit_connectors {
-            let rec = connector_store::get(&mut tx, c)
-                .await?
-                .ok_or_else(|| ApplyError::Invalid(format!("{who}: JIT connector {c:?} does not exist")))?;
+            let rec = connector_store::get(&mut tx, c).await?.ok_or_else(|| {
+                ApplyError::Invalid(format!("{who}: JIT connector {c:?} does not exist"))
+            })?;
             if !ConnectorKind::parse(&rec.kind).is_some_and(ConnectorKind::is_enterprise) {
-                return Err(ApplyError::Invalid(format!("{who}: JIT connector {c:?} is not an enterprise SSO connector")));
+                return Err(ApplyError::Invalid(format!(
+                    "{who}: JIT connector {c:?} is not an enterprise SSO connector"
+                )));
             }
         }
         let spec = OrganizationSpec {
@@ -404,7 +475,9 @@ pub async fn apply(file: &ApplyFile, ctx: &ApplyContext<'_>) -> Result<ApplyRepo
             default_roles: role_ids,
         };
         org_store::upsert(&mut tx, &spec).await?;
-        report.lines.push(format!("organization {}: applied", o.name));
+        report
+            .lines
+            .push(format!("organization {}: applied", o.name));
     }
     audit::record(
         &mut tx,

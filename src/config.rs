@@ -97,7 +97,10 @@ impl Default for Config {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into(), public_url: String::new() }
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+        }
     }
 }
 
@@ -113,7 +116,10 @@ impl Default for DatabaseConfig {
 
 impl Default for SecretsConfig {
     fn default() -> Self {
-        SecretsConfig { master_key: String::new(), master_key_file: "ssogate.key".into() }
+        SecretsConfig {
+            master_key: String::new(),
+            master_key_file: "ssogate.key".into(),
+        }
     }
 }
 
@@ -129,13 +135,19 @@ impl Default for MailConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: "text".into(), level: "info".into() }
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
     }
 }
 
 impl Default for LoginConfig {
     fn default() -> Self {
-        LoginConfig { pending_ttl_secs: 600, pending_cap: 10_000 }
+        LoginConfig {
+            pending_ttl_secs: 600,
+            pending_cap: 10_000,
+        }
     }
 }
 
@@ -167,7 +179,9 @@ impl Config {
         }
         // Only `SSOGATE_<SECTION>__<KEY>` variables are configuration.
         for (name, raw) in env {
-            let Some(rest) = name.strip_prefix("SSOGATE_") else { continue };
+            let Some(rest) = name.strip_prefix("SSOGATE_") else {
+                continue;
+            };
             if !rest.contains("__") {
                 continue;
             }
@@ -177,7 +191,9 @@ impl Config {
             // figment converts "8" to 8 and back as needed.
             figment = figment.merge(Serialized::default(&key, value));
         }
-        let config: Config = figment.extract().map_err(|e| ConfigError::Invalid(describe_figment_error(e)))?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe_figment_error(e)))?;
         config.validate()?;
         Ok(config)
     }
@@ -186,7 +202,9 @@ impl Config {
         self.listen_addr()?;
         self.public_url()?;
         let scheme = self.database.url.split("://").next().unwrap_or_default();
-        if !matches!(scheme, "sqlite" | "postgres" | "postgresql") || !self.database.url.contains("://") {
+        if !matches!(scheme, "sqlite" | "postgres" | "postgresql")
+            || !self.database.url.contains("://")
+        {
             return Err(ConfigError::Invalid(format!(
                 "database.url: expected sqlite://… or postgres://…, got {:?}",
                 redact_url(&self.database.url)
@@ -198,7 +216,9 @@ impl Config {
             })?;
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError::Invalid("database.max_connections: must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "database.max_connections: must be at least 1".into(),
+            ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid(format!(
@@ -295,7 +315,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -303,19 +326,31 @@ mod tests {
         let c = Config::load_from(None, env(&[])).expect("defaults load");
         assert_eq!(c.server.listen, "127.0.0.1:8080");
         assert_eq!(c.database.url, "sqlite://ssogate.db");
-        assert_eq!(c.public_url().expect("url").as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(
+            c.public_url().expect("url").as_str(),
+            "http://127.0.0.1:8080/"
+        );
     }
 
     #[test]
     fn env_overrides_a_key() {
-        let c = Config::load_from(None, env(&[("SSOGATE_DATABASE__URL", "postgres://u:p@127.0.0.1/db")]))
-            .expect("loads");
+        let c = Config::load_from(
+            None,
+            env(&[("SSOGATE_DATABASE__URL", "postgres://u:p@127.0.0.1/db")]),
+        )
+        .expect("loads");
         assert_eq!(c.database.url, "postgres://u:p@127.0.0.1/db");
     }
 
     #[test]
     fn unrelated_ssogate_variables_are_ignored() {
-        let c = Config::load_from(None, env(&[("SSOGATE_TEST_KEYCLOAK_URL", "x"), ("SSOGATE_CACHE_DIR", "/x")]));
+        let c = Config::load_from(
+            None,
+            env(&[
+                ("SSOGATE_TEST_KEYCLOAK_URL", "x"),
+                ("SSOGATE_CACHE_DIR", "/x"),
+            ]),
+        );
         assert!(c.is_ok(), "{c:?}");
     }
 
@@ -331,9 +366,18 @@ mod tests {
     fn unknown_file_key_names_the_key() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:1\"\nlisten_adress = \"x\"\n").expect("write");
-        let msg = Config::load_from(Some(&path), env(&[])).unwrap_err().to_string();
-        assert!(msg.contains("server") && msg.contains("listen_adress"), "{msg}");
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"127.0.0.1:1\"\nlisten_adress = \"x\"\n",
+        )
+        .expect("write");
+        let msg = Config::load_from(Some(&path), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("server") && msg.contains("listen_adress"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -341,7 +385,10 @@ mod tests {
         let msg = Config::load_from(None, env(&[("SSOGATE_SERVER__PUBLIC_URL", "not a url")]))
             .unwrap_err()
             .to_string();
-        assert!(msg.starts_with("configuration: server.public_url:"), "{msg}");
+        assert!(
+            msg.starts_with("configuration: server.public_url:"),
+            "{msg}"
+        );
         let msg = Config::load_from(None, env(&[("SSOGATE_DATABASE__URL", "mysql://x")]))
             .unwrap_err()
             .to_string();
@@ -350,7 +397,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
     }
 }

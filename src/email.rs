@@ -58,7 +58,9 @@ pub fn normalize_domain(raw: &str) -> Result<String, EmailError> {
     if ascii.is_empty()
         || !ascii.contains('.')
         || ascii.split('.').any(|l| l.is_empty() || l.len() > 63)
-        || !ascii.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        || !ascii
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
     {
         return Err(EmailError::BadDomain);
     }
@@ -68,9 +70,11 @@ pub fn normalize_domain(raw: &str) -> Result<String, EmailError> {
 /// Does the normalized `domain` match the normalized `pattern`?
 pub fn domain_matches(pattern: &str, domain: &str) -> bool {
     match pattern.strip_prefix("*.") {
-        Some(suffix) => domain.len() > suffix.len() + 1
-            && domain.ends_with(suffix)
-            && domain.as_bytes()[domain.len() - suffix.len() - 1] == b'.',
+        Some(suffix) => {
+            domain.len() > suffix.len() + 1
+                && domain.ends_with(suffix)
+                && domain.as_bytes()[domain.len() - suffix.len() - 1] == b'.'
+        }
         None => pattern == domain,
     }
 }
@@ -81,14 +85,34 @@ mod tests {
 
     #[test]
     fn normalizes_case_and_idn() {
-        assert_eq!(Email::parse(" Alice@ACME.Test ").expect("ok").as_str(), "alice@acme.test");
-        assert_eq!(Email::parse("bob@Bücher.example").expect("ok").as_str(), "bob@xn--bcher-kva.example");
-        assert_eq!(Email::parse("bob@xn--bcher-kva.example").expect("ok").domain(), "xn--bcher-kva.example");
+        assert_eq!(
+            Email::parse(" Alice@ACME.Test ").expect("ok").as_str(),
+            "alice@acme.test"
+        );
+        assert_eq!(
+            Email::parse("bob@Bücher.example").expect("ok").as_str(),
+            "bob@xn--bcher-kva.example"
+        );
+        assert_eq!(
+            Email::parse("bob@xn--bcher-kva.example")
+                .expect("ok")
+                .domain(),
+            "xn--bcher-kva.example"
+        );
     }
 
     #[test]
     fn refuses_malformed() {
-        for bad in ["", "no-at", "@acme.test", "a@", "a b@acme.test", "a@acme", "a@ac me.test", "a@-\u{0}.test"] {
+        for bad in [
+            "",
+            "no-at",
+            "@acme.test",
+            "a@",
+            "a b@acme.test",
+            "a@acme",
+            "a@ac me.test",
+            "a@-\u{0}.test",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -100,7 +124,10 @@ mod tests {
         assert!(domain_matches("*.acme.test", "eu.acme.test"));
         assert!(!domain_matches("*.acme.test", "acme.test"));
         assert!(!domain_matches("*.acme.test", "evilacme.test"));
-        assert_eq!(normalize_domain("*.Bücher.example").expect("ok"), "*.xn--bcher-kva.example");
+        assert_eq!(
+            normalize_domain("*.Bücher.example").expect("ok"),
+            "*.xn--bcher-kva.example"
+        );
         assert!(normalize_domain("a.*.example").is_err());
     }
 }

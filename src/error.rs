@@ -36,11 +36,17 @@ pub type Result<T, E = AppError> = std::result::Result<T, E>;
 
 impl AppError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        AppError::BadRequest { code, message: message.into() }
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        AppError::Forbidden { code, message: message.into() }
+        AppError::Forbidden {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {

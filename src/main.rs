@@ -13,7 +13,11 @@ use ssogate::config::Config;
 use ssogate::store::api_keys;
 
 #[derive(Parser)]
-#[command(name = "ssogate", version, about = "A login gateway: enterprise SSO, JIT provisioning, forward-auth")]
+#[command(
+    name = "ssogate",
+    version,
+    about = "A login gateway: enterprise SSO, JIT provisioning, forward-auth"
+)]
 struct Cli {
     /// Configuration file (TOML). Environment variables SSOGATE_<SECTION>__<KEY> override it.
     #[arg(long, global = true, env = "SSOGATE_CONFIG")]
@@ -34,9 +38,7 @@ enum Command {
         command: ApiKeyCommand,
     },
     /// Idempotently upsert connectors, organizations and roles from a TOML file.
-    Apply {
-        file: PathBuf,
-    },
+    Apply { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -52,12 +54,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Panics are bugs; should one happen, say so in one line rather than a trace.
     std::panic::set_hook(Box::new(|info| {
-        let msg = info.payload().downcast_ref::<&str>().map(|s| s.to_string())
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
         eprintln!("ssogate: internal error (a bug): {msg}");
     }));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ssogate: error: starting the runtime: {e}");
@@ -87,12 +95,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::ApiKey { command: ApiKeyCommand::Create { name } } => {
+        Command::ApiKey {
+            command: ApiKeyCommand::Create { name },
+        } => {
             anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
             let store = app::open_store(&config).await?;
             let mut conn = store.write().await?;
             let (key, plaintext) = api_keys::create(&mut conn, &name).await?;
-            eprintln!("created API key {:?} (id {}); it is shown only once:", key.name, key.id);
+            eprintln!(
+                "created API key {:?} (id {}); it is shown only once:",
+                key.name, key.id
+            );
             println!("{plaintext}");
             Ok(())
         }
@@ -102,8 +115,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let master_key = app::load_master_key(&config, store.backend())?;
             let http = app::http_client()?;
             let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-            let ctx = ApplyContext { store: &store, master_key: &master_key, http: &http, base_dir: &base_dir };
-            let report = apply::apply(&parsed, &ctx).await.with_context(|| format!("apply {}", file.display()))?;
+            let ctx = ApplyContext {
+                store: &store,
+                master_key: &master_key,
+                http: &http,
+                base_dir: &base_dir,
+            };
+            let report = apply::apply(&parsed, &ctx)
+                .await
+                .with_context(|| format!("apply {}", file.display()))?;
             for line in report.lines {
                 println!("{line}");
             }

@@ -23,7 +23,9 @@ pub enum SecretsError {
     BadMasterKey,
     #[error("secrets.master_key_file {path}: {cause}")]
     KeyFile { path: String, cause: String },
-    #[error("a sealed secret could not be opened (wrong master key, or the value was moved or altered)")]
+    #[error(
+        "a sealed secret could not be opened (wrong master key, or the value was moved or altered)"
+    )]
     Open,
     #[error("sealing failed: {0}")]
     Seal(String),
@@ -41,7 +43,9 @@ impl fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn from_base64(s: &str) -> Result<Self, SecretsError> {
-        let bytes = B64.decode(s.trim()).map_err(|_| SecretsError::BadMasterKey)?;
+        let bytes = B64
+            .decode(s.trim())
+            .map_err(|_| SecretsError::BadMasterKey)?;
         let arr: [u8; 32] = bytes.try_into().map_err(|_| SecretsError::BadMasterKey)?;
         Ok(MasterKey(arr))
     }
@@ -58,9 +62,15 @@ impl MasterKey {
 
     /// Reads the key file, or creates it (mode 0600) with a fresh key when it is missing.
     pub fn load_or_create_file(path: &Path) -> Result<(Self, bool), SecretsError> {
-        let err = |cause: String| SecretsError::KeyFile { path: path.display().to_string(), cause };
+        let err = |cause: String| SecretsError::KeyFile {
+            path: path.display().to_string(),
+            cause,
+        };
         match std::fs::read_to_string(path) {
-            Ok(s) => Ok((Self::from_base64(&s).map_err(|_| err("not base64 of 32 bytes".into()))?, false)),
+            Ok(s) => Ok((
+                Self::from_base64(&s).map_err(|_| err("not base64 of 32 bytes".into()))?,
+                false,
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate();
                 let mut opts = std::fs::OpenOptions::new();
@@ -71,7 +81,8 @@ impl MasterKey {
                     opts.mode(0o600);
                 }
                 let mut f = opts.open(path).map_err(|e| err(e.to_string()))?;
-                f.write_all(format!("{}\n", key.to_base64()).as_bytes()).map_err(|e| err(e.to_string()))?;
+                f.write_all(format!("{}\n", key.to_base64()).as_bytes())
+                    .map_err(|e| err(e.to_string()))?;
                 Ok((key, true))
             }
             Err(e) => Err(err(e.to_string())),
@@ -82,8 +93,15 @@ impl MasterKey {
         let mut nonce = [0u8; NONCE_LEN];
         rand::fill(&mut nonce);
         let mut tag = [0u8; TAG_LEN];
-        let ct = encrypt_aead(Cipher::aes_256_gcm(), &self.0, Some(&nonce), context.as_bytes(), plaintext, &mut tag)
-            .map_err(|e| SecretsError::Seal(e.to_string()))?;
+        let ct = encrypt_aead(
+            Cipher::aes_256_gcm(),
+            &self.0,
+            Some(&nonce),
+            context.as_bytes(),
+            plaintext,
+            &mut tag,
+        )
+        .map_err(|e| SecretsError::Seal(e.to_string()))?;
         let mut out = Vec::with_capacity(NONCE_LEN + ct.len() + TAG_LEN);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
@@ -99,8 +117,15 @@ impl MasterKey {
         }
         let (nonce, rest) = raw.split_at(NONCE_LEN);
         let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
-        decrypt_aead(Cipher::aes_256_gcm(), &self.0, Some(nonce), context.as_bytes(), ct, tag)
-            .map_err(|_| SecretsError::Open)
+        decrypt_aead(
+            Cipher::aes_256_gcm(),
+            &self.0,
+            Some(nonce),
+            context.as_bytes(),
+            ct,
+            tag,
+        )
+        .map_err(|_| SecretsError::Open)
     }
 
     pub fn open_string(&self, sealed: &str, context: &str) -> Result<String, SecretsError> {
@@ -115,24 +140,37 @@ mod tests {
     #[test]
     fn seal_then_open_round_trips() {
         let k = MasterKey::generate();
-        let sealed = k.seal(b"-----BEGIN PRIVATE KEY-----", "connector:a:sp_key").expect("seal");
+        let sealed = k
+            .seal(b"-----BEGIN PRIVATE KEY-----", "connector:a:sp_key")
+            .expect("seal");
         assert!(sealed.starts_with("v1:"));
         assert!(!sealed.contains("PRIVATE"));
-        assert_eq!(k.open(&sealed, "connector:a:sp_key").expect("open"), b"-----BEGIN PRIVATE KEY-----");
+        assert_eq!(
+            k.open(&sealed, "connector:a:sp_key").expect("open"),
+            b"-----BEGIN PRIVATE KEY-----"
+        );
     }
 
     #[test]
     fn a_value_moved_to_another_context_does_not_open() {
         let k = MasterKey::generate();
-        let sealed = k.seal(b"secret", "connector:a:client_secret").expect("seal");
-        assert!(matches!(k.open(&sealed, "connector:b:client_secret"), Err(SecretsError::Open)));
+        let sealed = k
+            .seal(b"secret", "connector:a:client_secret")
+            .expect("seal");
+        assert!(matches!(
+            k.open(&sealed, "connector:b:client_secret"),
+            Err(SecretsError::Open)
+        ));
     }
 
     #[test]
     fn another_master_key_or_tampering_does_not_open() {
         let k = MasterKey::generate();
         let sealed = k.seal(b"secret", "c").expect("seal");
-        assert!(matches!(MasterKey::generate().open(&sealed, "c"), Err(SecretsError::Open)));
+        assert!(matches!(
+            MasterKey::generate().open(&sealed, "c"),
+            Err(SecretsError::Open)
+        ));
         let mut raw = B64.decode(&sealed[3..]).expect("b64");
         raw[NONCE_LEN] ^= 1;
         let tampered = format!("v1:{}", B64.encode(raw));

@@ -37,7 +37,13 @@ pub struct ConnectorSettings {
 
 impl Default for ConnectorSettings {
     fn default() -> Self {
-        ConnectorSettings { create_accounts: true, route_domains: true, profile_sync: ProfileSync::default(), saml: None, oidc: None }
+        ConnectorSettings {
+            create_accounts: true,
+            route_domains: true,
+            profile_sync: ProfileSync::default(),
+            saml: None,
+            oidc: None,
+        }
     }
 }
 
@@ -134,5 +140,10 @@ fn default_scopes() -> Vec<String> {
 }
 
 fn default_algs() -> Vec<String> {
-    vec!["RS256".into(), "ES256".into(), "PS256".into(), "EdDSA".into()]
+    vec![
+        "RS256".into(),
+        "ES256".into(),
+        "PS256".into(),
+        "EdDSA".into(),
+    ]
 }

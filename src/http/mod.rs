@@ -52,7 +52,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(axum::middleware::from_fn(request_context))
         // Innermost: a panic in a handler becomes a 500 for this request only.
-        .layer(CatchPanicLayer::custom(|_| AppError::internal("handler panicked").into_response()))
+        .layer(CatchPanicLayer::custom(|_| {
+            AppError::internal("handler panicked").into_response()
+        }))
 }
 
 async fn not_found() -> AppError {
@@ -80,7 +82,11 @@ async fn request_context(mut req: Request, next: Next) -> Response {
         resp.headers_mut().insert("x-request-id", v);
     }
     span.in_scope(|| {
-        tracing::info!(status = resp.status().as_u16(), latency_ms = started.elapsed().as_millis() as u64, "request")
+        tracing::info!(
+            status = resp.status().as_u16(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "request"
+        )
     });
     resp
 }
@@ -112,13 +118,25 @@ fn render_error(info: &ErrorInfo, id: &RequestId, json: bool) -> Response {
         });
         return (info.status, Json(body)).into_response();
     }
-    let page = ErrorPage { title: info.title, message: &info.message, code: info.code, request_id: &id.0 };
+    let page = ErrorPage {
+        title: info.title,
+        message: &info.message,
+        code: info.code,
+        request_id: &id.0,
+    };
     match page.render() {
         Ok(html) => {
             let mut resp = (info.status, html).into_response();
-            resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
             resp
         }
-        Err(_) => (info.status, format!("{} (request id {})", info.message, id.0)).into_response(),
+        Err(_) => (
+            info.status,
+            format!("{} (request id {})", info.message, id.0),
+        )
+            .into_response(),
     }
 }

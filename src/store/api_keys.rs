@@ -62,16 +62,21 @@ pub async fn verify(conn: &mut AnyConnection, presented: &str) -> Result<Option<
 }
 
 pub async fn record_use(conn: &mut AnyConnection, id: &str) -> Result<()> {
-    sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1").bind(id).bind(now_ms()).execute(conn).await?;
-    Ok(())
-}
-
-pub async fn revoke(conn: &mut AnyConnection, id: &str) -> Result<bool> {
-    let done = sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+    sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
         .bind(id)
         .bind(now_ms())
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+pub async fn revoke(conn: &mut AnyConnection, id: &str) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now_ms())
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() > 0)
 }
 

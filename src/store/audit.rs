@@ -71,7 +71,11 @@ impl TryFrom<AuditRow> for AuditEvent {
 
 pub async fn record(conn: &mut AnyConnection, e: &NewAuditEvent) -> Result<String> {
     let id = new_id();
-    let data = if e.data.is_null() { Value::Object(Default::default()) } else { e.data.clone() };
+    let data = if e.data.is_null() {
+        Value::Object(Default::default())
+    } else {
+        e.data.clone()
+    };
     sqlx::query(
         "INSERT INTO audit_events (id, occurred_at, type, request_id, actor, user_id, organization_id, connector_id, reason, data) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -138,7 +142,9 @@ pub async fn query(conn: &mut AnyConnection, f: &AuditFilter) -> Result<Vec<Audi
         let at_n = base + ints.len();
         cursor_id = Some(id.clone());
         let id_n = base + ints.len() + 1;
-        clauses.push(format!("(occurred_at < ${at_n} OR (occurred_at = ${at_n} AND id < ${id_n}))"));
+        clauses.push(format!(
+            "(occurred_at < ${at_n} OR (occurred_at = ${at_n} AND id < ${id_n}))"
+        ));
     }
     let limit = if f.limit == 0 { 50 } else { f.limit.min(500) };
     let sql = format!(
@@ -161,6 +167,8 @@ pub async fn query(conn: &mut AnyConnection, f: &AuditFilter) -> Result<Vec<Audi
 }
 
 pub async fn count(conn: &mut AnyConnection) -> Result<i64> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_events").fetch_one(conn).await?;
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(conn)
+        .await?;
     Ok(n)
 }

@@ -41,8 +41,10 @@ const COLUMNS: &str = "id, kind, display_name, enabled, config, secrets, created
 /// Inserts or replaces a connector and its domains. Returns true when it was created.
 pub async fn upsert(conn: &mut AnyConnection, c: &ConnectorRecord) -> Result<bool> {
     let now = now_ms();
-    let existed: Option<(String,)> =
-        sqlx::query_as("SELECT id FROM connectors WHERE id = $1").bind(&c.id).fetch_optional(&mut *conn).await?;
+    let existed: Option<(String,)> = sqlx::query_as("SELECT id FROM connectors WHERE id = $1")
+        .bind(&c.id)
+        .fetch_optional(&mut *conn)
+        .await?;
     if existed.is_some() {
         sqlx::query(
             "UPDATE connectors SET kind = $2, display_name = $3, enabled = $4, config = $5, secrets = $6, \
@@ -73,7 +75,10 @@ pub async fn upsert(conn: &mut AnyConnection, c: &ConnectorRecord) -> Result<boo
         .await
         .map_err(|e| StoreError::on_unique(e, "connector"))?;
     }
-    sqlx::query("DELETE FROM connector_domains WHERE connector_id = $1").bind(&c.id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM connector_domains WHERE connector_id = $1")
+        .bind(&c.id)
+        .execute(&mut *conn)
+        .await?;
     for d in &c.domains {
         sqlx::query("INSERT INTO connector_domains (connector_id, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(&c.id)
@@ -85,11 +90,12 @@ pub async fn upsert(conn: &mut AnyConnection, c: &ConnectorRecord) -> Result<boo
 }
 
 async fn domains_of(conn: &mut AnyConnection, id: &str) -> Result<Vec<String>> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT domain FROM connector_domains WHERE connector_id = $1 ORDER BY domain")
-            .bind(id)
-            .fetch_all(conn)
-            .await?;
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT domain FROM connector_domains WHERE connector_id = $1 ORDER BY domain",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
     Ok(rows.into_iter().map(|(d,)| d).collect())
 }
 
@@ -109,10 +115,11 @@ async fn complete(conn: &mut AnyConnection, r: ConnectorRow) -> Result<Connector
 }
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<ConnectorRecord>> {
-    let row: Option<ConnectorRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM connectors WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row: Option<ConnectorRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM connectors WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
     match row {
         Some(r) => Ok(Some(complete(conn, r).await?)),
         None => Ok(None),
@@ -121,7 +128,9 @@ pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<ConnectorR
 
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<ConnectorRecord>> {
     let rows: Vec<ConnectorRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM connectors ORDER BY id")).fetch_all(&mut *conn).await?;
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM connectors ORDER BY id"))
+            .fetch_all(&mut *conn)
+            .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         out.push(complete(conn, r).await?);
@@ -130,13 +139,19 @@ pub async fn list(conn: &mut AnyConnection) -> Result<Vec<ConnectorRecord>> {
 }
 
 pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM connectors WHERE id = $1").bind(id).execute(conn).await?;
+    let done = sqlx::query("DELETE FROM connectors WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() > 0)
 }
 
 /// The connectors claiming a normalized `domain` (exactly or through a `*.` pattern), with
 /// the pattern that matched, ordered by connector id.
-pub async fn claiming_domain(conn: &mut AnyConnection, domain: &str) -> Result<Vec<(String, String)>> {
+pub async fn claiming_domain(
+    conn: &mut AnyConnection,
+    domain: &str,
+) -> Result<Vec<(String, String)>> {
     // Candidate patterns: the domain itself and `*.` + each proper parent suffix.
     let mut candidates = vec![domain.to_string()];
     let labels: Vec<&str> = domain.split('.').collect();
@@ -152,5 +167,8 @@ pub async fn claiming_domain(conn: &mut AnyConnection, domain: &str) -> Result<V
         q = q.bind(c.clone());
     }
     let rows = q.fetch_all(conn).await?;
-    Ok(rows.into_iter().filter(|(_, pattern)| domain_matches(pattern, domain)).collect())
+    Ok(rows
+        .into_iter()
+        .filter(|(_, pattern)| domain_matches(pattern, domain))
+        .collect())
 }

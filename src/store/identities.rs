@@ -43,7 +43,8 @@ impl TryFrom<IdentityRow> for Identity {
     }
 }
 
-const COLUMNS: &str = "id, user_id, connector_id, subject, raw_profile, created_at, last_sign_in_at";
+const COLUMNS: &str =
+    "id, user_id, connector_id, subject, raw_profile, created_at, last_sign_in_at";
 
 /// Links (connector, subject) to `user_id`. If the pair is already linked (a concurrent
 /// first sign-in won), returns `Conflict` so the caller can retry as "already linked".
@@ -71,22 +72,28 @@ pub async fn link(
     row.try_into()
 }
 
-pub async fn find(conn: &mut AnyConnection, connector_id: &str, subject: &str) -> Result<Option<Identity>> {
-    let row: Option<IdentityRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM identities WHERE connector_id = $1 AND subject = $2"))
-            .bind(connector_id)
-            .bind(subject)
-            .fetch_optional(conn)
-            .await?;
+pub async fn find(
+    conn: &mut AnyConnection,
+    connector_id: &str,
+    subject: &str,
+) -> Result<Option<Identity>> {
+    let row: Option<IdentityRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM identities WHERE connector_id = $1 AND subject = $2"
+    ))
+    .bind(connector_id)
+    .bind(subject)
+    .fetch_optional(conn)
+    .await?;
     row.map(Identity::try_from).transpose()
 }
 
 pub async fn list_for_user(conn: &mut AnyConnection, user_id: &str) -> Result<Vec<Identity>> {
-    let rows: Vec<IdentityRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM identities WHERE user_id = $1 ORDER BY created_at, id"))
-            .bind(user_id)
-            .fetch_all(conn)
-            .await?;
+    let rows: Vec<IdentityRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM identities WHERE user_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?;
     rows.into_iter().map(Identity::try_from).collect()
 }
 

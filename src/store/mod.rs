@@ -26,7 +26,7 @@ pub mod users;
 
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor, Transaction};
@@ -101,25 +101,42 @@ impl Store {
     /// Connects to `url` (`sqlite://…` creates the file; `postgres://…`), without migrating.
     pub async fn connect(url: &str, max_connections: u32, timeout: Duration) -> Result<Store> {
         install_default_drivers();
-        let connect_err = |e: sqlx::Error| StoreError::Connect { url: redact_url(url), cause: describe_connect_error(&e) };
+        let connect_err = |e: sqlx::Error| StoreError::Connect {
+            url: redact_url(url),
+            cause: describe_connect_error(&e),
+        };
         if url.starts_with("sqlite:") {
             let url = sqlite_url_with_create(url);
             let opts = || {
-                AnyPoolOptions::new().acquire_timeout(timeout).after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        // WAL: readers never wait for the writer. busy_timeout covers other
-                        // processes (`ssogate apply` while the server runs).
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        Ok(())
+                AnyPoolOptions::new()
+                    .acquire_timeout(timeout)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // WAL: readers never wait for the writer. busy_timeout covers other
+                            // processes (`ssogate apply` while the server runs).
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            Ok(())
+                        })
                     })
-                })
             };
-            let write = opts().max_connections(1).connect(&url).await.map_err(connect_err)?;
-            let read = opts().max_connections(max_connections.max(1)).connect(&url).await.map_err(connect_err)?;
-            Ok(Store { write, read, backend: Backend::Sqlite })
+            let write = opts()
+                .max_connections(1)
+                .connect(&url)
+                .await
+                .map_err(connect_err)?;
+            let read = opts()
+                .max_connections(max_connections.max(1))
+                .connect(&url)
+                .await
+                .map_err(connect_err)?;
+            Ok(Store {
+                write,
+                read,
+                backend: Backend::Sqlite,
+            })
         } else {
             let pool = AnyPoolOptions::new()
                 .acquire_timeout(timeout)
@@ -127,7 +144,11 @@ impl Store {
                 .connect(url)
                 .await
                 .map_err(connect_err)?;
-            Ok(Store { write: pool.clone(), read: pool, backend: Backend::Postgres })
+            Ok(Store {
+                write: pool.clone(),
+                read: pool,
+                backend: Backend::Postgres,
+            })
         }
     }
 
@@ -193,7 +214,10 @@ fn describe_connect_error(e: &sqlx::Error) -> String {
 
 /// `$n, $n+1, …` placeholders for an `IN (…)` list of `count` values starting at `first`.
 pub(crate) fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(crate) fn json_text(v: &serde_json::Value) -> String {

@@ -102,7 +102,8 @@ impl TryFrom<GrantRow> for RoleGrant {
     type Error = StoreError;
     fn try_from(r: GrantRow) -> Result<RoleGrant> {
         Ok(RoleGrant {
-            source: GrantSource::parse(&r.source).ok_or_else(|| StoreError::Corrupt(format!("grant source {:?}", r.source)))?,
+            source: GrantSource::parse(&r.source)
+                .ok_or_else(|| StoreError::Corrupt(format!("grant source {:?}", r.source)))?,
             organization_id: r.organization_id,
             user_id: r.user_id,
             role_id: r.role_id,
@@ -126,20 +127,26 @@ pub async fn upsert_role(conn: &mut AnyConnection, name: &str, description: &str
     .bind(now_ms())
     .execute(&mut *conn)
     .await?;
-    role_by_name(conn, name).await?.ok_or(StoreError::NotFound("role"))
+    role_by_name(conn, name)
+        .await?
+        .ok_or(StoreError::NotFound("role"))
 }
 
 pub async fn role_by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<Role>> {
-    Ok(sqlx::query_as("SELECT id, name, description, created_at FROM organization_roles WHERE name = $1")
-        .bind(name)
-        .fetch_optional(conn)
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT id, name, description, created_at FROM organization_roles WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(conn)
+    .await?)
 }
 
 pub async fn list_roles(conn: &mut AnyConnection) -> Result<Vec<Role>> {
-    Ok(sqlx::query_as("SELECT id, name, description, created_at FROM organization_roles ORDER BY name")
-        .fetch_all(conn)
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT id, name, description, created_at FROM organization_roles ORDER BY name",
+    )
+    .fetch_all(conn)
+    .await?)
 }
 
 // ---- organizations ----
@@ -168,10 +175,19 @@ pub async fn upsert(conn: &mut AnyConnection, spec: &OrganizationSpec) -> Result
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    let (id,): (String,) =
-        sqlx::query_as("SELECT id FROM organizations WHERE name = $1").bind(&spec.name).fetch_one(&mut *conn).await?;
-    for table in ["organization_jit_email_domains", "organization_jit_connectors", "organization_default_roles"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE organization_id = $1")).bind(&id).execute(&mut *conn).await?;
+    let (id,): (String,) = sqlx::query_as("SELECT id FROM organizations WHERE name = $1")
+        .bind(&spec.name)
+        .fetch_one(&mut *conn)
+        .await?;
+    for table in [
+        "organization_jit_email_domains",
+        "organization_jit_connectors",
+        "organization_default_roles",
+    ] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE organization_id = $1"))
+            .bind(&id)
+            .execute(&mut *conn)
+            .await?;
     }
     for d in &spec.jit_email_domains {
         sqlx::query("INSERT INTO organization_jit_email_domains (organization_id, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING")
@@ -196,7 +212,9 @@ pub async fn upsert(conn: &mut AnyConnection, spec: &OrganizationSpec) -> Result
             .await
             .map_err(|e| foreign_key_to_not_found(e, "default role"))?;
     }
-    get(conn, &id).await?.ok_or(StoreError::NotFound("organization"))
+    get(conn, &id)
+        .await?
+        .ok_or(StoreError::NotFound("organization"))
 }
 
 fn foreign_key_to_not_found(e: sqlx::Error, what: &'static str) -> StoreError {
@@ -245,10 +263,12 @@ async fn complete(conn: &mut AnyConnection, r: OrgRow) -> Result<Organization> {
 const ORG_COLUMNS: &str = "id, name, description, created_at, updated_at";
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<Organization>> {
-    let row: Option<OrgRow> = sqlx::query_as(&format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row: Option<OrgRow> = sqlx::query_as(&format!(
+        "SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
     match row {
         Some(r) => Ok(Some(complete(conn, r).await?)),
         None => Ok(None),
@@ -256,15 +276,21 @@ pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<Organizati
 }
 
 pub async fn get_by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<Organization>> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT id FROM organizations WHERE name = $1").bind(name).fetch_optional(&mut *conn).await?;
+    let row: Option<(String,)> = sqlx::query_as("SELECT id FROM organizations WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
     match row {
         Some((id,)) => get(conn, &id).await,
         None => Ok(None),
     }
 }
 
-async fn get_many(conn: &mut AnyConnection, sql: &str, binds: &[String]) -> Result<Vec<Organization>> {
+async fn get_many(
+    conn: &mut AnyConnection,
+    sql: &str,
+    binds: &[String],
+) -> Result<Vec<Organization>> {
     let mut q = sqlx::query_as::<_, OrgRow>(sql);
     for b in binds {
         q = q.bind(b.clone());
@@ -278,11 +304,19 @@ async fn get_many(conn: &mut AnyConnection, sql: &str, binds: &[String]) -> Resu
 }
 
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<Organization>> {
-    get_many(conn, &format!("SELECT {ORG_COLUMNS} FROM organizations ORDER BY name"), &[]).await
+    get_many(
+        conn,
+        &format!("SELECT {ORG_COLUMNS} FROM organizations ORDER BY name"),
+        &[],
+    )
+    .await
 }
 
 /// Organizations that enabled JIT for this enterprise connector.
-pub async fn with_jit_connector(conn: &mut AnyConnection, connector_id: &str) -> Result<Vec<Organization>> {
+pub async fn with_jit_connector(
+    conn: &mut AnyConnection,
+    connector_id: &str,
+) -> Result<Vec<Organization>> {
     get_many(
         conn,
         &format!(
@@ -296,7 +330,10 @@ pub async fn with_jit_connector(conn: &mut AnyConnection, connector_id: &str) ->
 
 /// Organizations whose JIT email domains match the normalized `domain` (exactly or by a
 /// `*.` pattern): email-domain JIT joins every one of them.
-pub async fn with_jit_email_domain(conn: &mut AnyConnection, domain: &str) -> Result<Vec<Organization>> {
+pub async fn with_jit_email_domain(
+    conn: &mut AnyConnection,
+    domain: &str,
+) -> Result<Vec<Organization>> {
     let mut candidates = vec![domain.to_string()];
     let labels: Vec<&str> = domain.split('.').collect();
     for i in 1..labels.len() {
@@ -315,13 +352,22 @@ pub async fn with_jit_email_domain(conn: &mut AnyConnection, domain: &str) -> Re
 }
 
 pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<bool> {
-    Ok(sqlx::query("DELETE FROM organizations WHERE id = $1").bind(id).execute(conn).await?.rows_affected() > 0)
+    Ok(sqlx::query("DELETE FROM organizations WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        > 0)
 }
 
 // ---- memberships and grants ----
 
 /// Makes the user a member; returns true when the membership is new.
-pub async fn ensure_membership(conn: &mut AnyConnection, organization_id: &str, user_id: &str) -> Result<bool> {
+pub async fn ensure_membership(
+    conn: &mut AnyConnection,
+    organization_id: &str,
+    user_id: &str,
+) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO organization_memberships (organization_id, user_id, created_at) VALUES ($1, $2, $3) \
          ON CONFLICT DO NOTHING",
@@ -334,7 +380,11 @@ pub async fn ensure_membership(conn: &mut AnyConnection, organization_id: &str, 
     Ok(done.rows_affected() > 0)
 }
 
-pub async fn is_member(conn: &mut AnyConnection, organization_id: &str, user_id: &str) -> Result<bool> {
+pub async fn is_member(
+    conn: &mut AnyConnection,
+    organization_id: &str,
+    user_id: &str,
+) -> Result<bool> {
     let row: Option<(String,)> = sqlx::query_as(
         "SELECT user_id FROM organization_memberships WHERE organization_id = $1 AND user_id = $2",
     )
@@ -355,12 +405,18 @@ pub async fn memberships_of(conn: &mut AnyConnection, user_id: &str) -> Result<V
     .await
 }
 
-pub async fn remove_membership(conn: &mut AnyConnection, organization_id: &str, user_id: &str) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM organization_memberships WHERE organization_id = $1 AND user_id = $2")
-        .bind(organization_id)
-        .bind(user_id)
-        .execute(conn)
-        .await?;
+pub async fn remove_membership(
+    conn: &mut AnyConnection,
+    organization_id: &str,
+    user_id: &str,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "DELETE FROM organization_memberships WHERE organization_id = $1 AND user_id = $2",
+    )
+    .bind(organization_id)
+    .bind(user_id)
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 

@@ -53,7 +53,9 @@ impl TryFrom<Row> for PendingLogin {
 pub async fn create(conn: &mut AnyConnection, p: &PendingLogin, cap: u64) -> Result<()> {
     let now = now_ms();
     purge_expired(conn, now).await?;
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pending_logins").fetch_one(&mut *conn).await?;
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pending_logins")
+        .fetch_one(&mut *conn)
+        .await?;
     if n >= cap as i64 {
         return Err(StoreError::Capacity);
     }
@@ -105,12 +107,25 @@ pub async fn take(conn: &mut AnyConnection, id: &str, browser_binding: &str) -> 
         }
         None => {
             let exists: Option<(String,)> =
-                sqlx::query_as("SELECT id FROM pending_logins WHERE id = $1").bind(id).fetch_optional(conn).await?;
-            Ok(if exists.is_some() { Taken::OtherBrowser } else { Taken::Unknown })
+                sqlx::query_as("SELECT id FROM pending_logins WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(conn)
+                    .await?;
+            Ok(if exists.is_some() {
+                Taken::OtherBrowser
+            } else {
+                Taken::Unknown
+            })
         }
     }
 }
 
 pub async fn purge_expired(conn: &mut AnyConnection, now: i64) -> Result<u64> {
-    Ok(sqlx::query("DELETE FROM pending_logins WHERE expires_at <= $1").bind(now).execute(conn).await?.rows_affected())
+    Ok(
+        sqlx::query("DELETE FROM pending_logins WHERE expires_at <= $1")
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
 }

@@ -34,7 +34,10 @@ fn expiry_ms(r: &Record) -> i64 {
 }
 
 fn user_id_of(r: &Record) -> Option<String> {
-    r.data.get(USER_ID_KEY).and_then(|v| v.as_str()).map(str::to_string)
+    r.data
+        .get(USER_ID_KEY)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
 }
 
 #[async_trait]
@@ -43,7 +46,8 @@ impl SessionStore for DbSessionStore {
         let mut conn = self.store.write().await.map_err(backend)?;
         // A 128-bit random id colliding is not expected, but never overwrite a session.
         loop {
-            let data = serde_json::to_vec(&record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+            let data = serde_json::to_vec(&record)
+                .map_err(|e| session_store::Error::Encode(e.to_string()))?;
             let done = sqlx::query(
                 "INSERT INTO sessions (id, user_id, data, expiry_date) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             )
@@ -62,7 +66,8 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let data = serde_json::to_vec(&record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let data =
+            serde_json::to_vec(&record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
         let mut conn = self.store.write().await.map_err(backend)?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, data, expiry_date) VALUES ($1, $2, $3, $4) \
@@ -80,15 +85,18 @@ impl SessionStore for DbSessionStore {
 
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
         let mut conn = self.store.read().await.map_err(backend)?;
-        let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM sessions WHERE id = $1 AND expiry_date > $2")
-            .bind(session_id.to_string())
-            .bind(now_ms())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(backend)?;
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT data FROM sessions WHERE id = $1 AND expiry_date > $2")
+                .bind(session_id.to_string())
+                .bind(now_ms())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
         match row {
             Some((data,)) => {
-                Ok(Some(serde_json::from_slice(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?))
+                Ok(Some(serde_json::from_slice(&data).map_err(|e| {
+                    session_store::Error::Decode(e.to_string())
+                })?))
             }
             None => Ok(None),
         }
@@ -107,18 +115,27 @@ impl SessionStore for DbSessionStore {
 
 /// Ends every session of `user_id` (suspension, sign out everywhere).
 pub async fn delete_for_user(conn: &mut AnyConnection, user_id: &str) -> Result<u64> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(conn).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await?
+        .rows_affected())
 }
 
 pub async fn delete_expired(conn: &mut AnyConnection) -> Result<u64> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE expiry_date <= $1").bind(now_ms()).execute(conn).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM sessions WHERE expiry_date <= $1")
+        .bind(now_ms())
+        .execute(conn)
+        .await?
+        .rows_affected())
 }
 
 pub async fn count_for_user(conn: &mut AnyConnection, user_id: &str) -> Result<i64> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND expiry_date > $2")
-        .bind(user_id)
-        .bind(now_ms())
-        .fetch_one(conn)
-        .await?;
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND expiry_date > $2")
+            .bind(user_id)
+            .bind(now_ms())
+            .fetch_one(conn)
+            .await?;
     Ok(n)
 }

@@ -77,7 +77,11 @@ pub struct Profile {
 
 pub async fn insert(conn: &mut AnyConnection, p: &Profile) -> Result<User> {
     let now = now_ms();
-    let attrs = if p.custom_attributes.is_null() { Value::Object(Default::default()) } else { p.custom_attributes.clone() };
+    let attrs = if p.custom_attributes.is_null() {
+        Value::Object(Default::default())
+    } else {
+        p.custom_attributes.clone()
+    };
     let row: UserRow = sqlx::query_as(&format!(
         "INSERT INTO users (id, email, email_verified, given_name, family_name, name, picture, \
          custom_attributes, suspended, created_at, updated_at) \
@@ -99,24 +103,30 @@ pub async fn insert(conn: &mut AnyConnection, p: &Profile) -> Result<User> {
 }
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
     row.map(User::try_from).transpose()
 }
 
 pub async fn find_by_email(conn: &mut AnyConnection, email: &Email) -> Result<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
-        .bind(email.as_str())
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
+            .bind(email.as_str())
+            .fetch_optional(conn)
+            .await?;
     row.map(User::try_from).transpose()
 }
 
 /// Replaces the profile fields. A clash with another user's email is `Conflict`.
 pub async fn update_profile(conn: &mut AnyConnection, id: &str, p: &Profile) -> Result<User> {
-    let attrs = if p.custom_attributes.is_null() { Value::Object(Default::default()) } else { p.custom_attributes.clone() };
+    let attrs = if p.custom_attributes.is_null() {
+        Value::Object(Default::default())
+    } else {
+        p.custom_attributes.clone()
+    };
     let row: Option<UserRow> = sqlx::query_as(&format!(
         "UPDATE users SET email = $2, email_verified = $3, given_name = $4, family_name = $5, \
          name = $6, picture = $7, custom_attributes = $8, updated_at = $9 WHERE id = $1 RETURNING {COLUMNS}"
@@ -150,11 +160,17 @@ pub async fn set_suspended(conn: &mut AnyConnection, id: &str, suspended: bool) 
 }
 
 pub async fn record_sign_in(conn: &mut AnyConnection, id: &str, at: i64) -> Result<()> {
-    sqlx::query("UPDATE users SET last_sign_in_at = $2 WHERE id = $1").bind(id).bind(at).execute(conn).await?;
+    sqlx::query("UPDATE users SET last_sign_in_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 pub async fn count(conn: &mut AnyConnection) -> Result<i64> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(conn).await?;
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(conn)
+        .await?;
     Ok(n)
 }

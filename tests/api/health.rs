@@ -35,19 +35,34 @@ async fn error_pages_carry_the_request_id() {
     let app = spawn_app(Db::Sqlite).await;
     let r = app.get("/no-such-page").await;
     assert_eq!(r.status(), 404);
-    let id = r.headers()["x-request-id"].to_str().expect("ascii").to_string();
+    let id = r.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
     let html = r.text().await.expect("body");
-    assert!(html.contains(&format!(r#"<code id="request-id">{id}</code>"#)), "{html}");
+    assert!(
+        html.contains(&format!(r#"<code id="request-id">{id}</code>"#)),
+        "{html}"
+    );
     assert!(html.contains(r#"href="/login""#));
 
     // A client cannot choose its request id.
-    let r = app.client.get(app.url("/healthz")).header("x-request-id", "forged-id").send().await.expect("req");
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "forged-id")
+        .send()
+        .await
+        .expect("req");
     assert_ne!(r.headers()["x-request-id"], "forged-id");
 
     // JSON for API clients.
     let r = app.get("/api/v1/nothing").await;
     assert_eq!(r.status(), 404);
-    let id = r.headers()["x-request-id"].to_str().expect("ascii").to_string();
+    let id = r.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"]["code"], "not_found");
     assert_eq!(body["error"]["request_id"], id.as_str());

@@ -5,11 +5,11 @@
 use std::sync::Once;
 use std::time::Duration;
 
+use sqlx::Connection;
 use ssogate::app::App;
 use ssogate::config::Config;
 use ssogate::secrets::MasterKey;
 use ssogate::store::Store;
-use sqlx::Connection;
 
 pub const POSTGRES_VAR: &str = "SSOGATE_TEST_POSTGRES_URL";
 pub const KEYCLOAK_VAR: &str = "SSOGATE_TEST_KEYCLOAK_URL";
@@ -48,7 +48,10 @@ static TRACING: Once = Once::new();
 pub fn init_tracing() {
     TRACING.call_once(|| {
         if let Ok(level) = std::env::var("TEST_LOG") {
-            ssogate::telemetry::init(&ssogate::config::LogConfig { format: "text".into(), level });
+            ssogate::telemetry::init(&ssogate::config::LogConfig {
+                format: "text".into(),
+                level,
+            });
         }
     });
 }
@@ -63,6 +66,8 @@ pub enum Db {
 /// database is named `ssogate_test_<uuid>` (dropped by the next `scripts/test.sh` run).
 pub struct TestDb {
     pub url: String,
+    /// Holds the SQLite file (and anything else of the test) until the test ends.
+    #[allow(dead_code)]
     pub dir: tempfile::TempDir,
 }
 
@@ -77,7 +82,10 @@ pub async fn fresh_database(db: Db) -> TestDb {
             let mut conn = sqlx::AnyConnection::connect(&admin)
                 .await
                 .unwrap_or_else(|e| panic!("connecting to PostgreSQL at {admin}: {e} (is scripts/services/postgres.sh running?)"));
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("CREATE DATABASE");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("CREATE DATABASE");
             let _ = conn.close().await;
             let mut u = url::Url::parse(&admin).expect("admin URL");
             u.set_path(&format!("/{name}"));
@@ -90,12 +98,15 @@ pub async fn fresh_database(db: Db) -> TestDb {
 /// A migrated store on a fresh database.
 pub struct TestStore {
     pub store: Store,
+    #[allow(dead_code)]
     pub db: TestDb,
 }
 
 pub async fn fresh_store(db: Db) -> TestStore {
     let db = fresh_database(db).await;
-    let store = Store::connect(&db.url, 8, Duration::from_secs(10)).await.expect("connect");
+    let store = Store::connect(&db.url, 8, Duration::from_secs(10))
+        .await
+        .expect("connect");
     store.migrate().await.expect("migrate");
     TestStore { store, db }
 }
@@ -104,7 +115,9 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub store: Store,
+    #[allow(dead_code)]
     pub master_key: MasterKey,
+    #[allow(dead_code)]
     pub db: TestDb,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -133,9 +146,20 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> TestApp 
     let master_key = app.state().master_key.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        let _ = app.run_until(async { let _ = rx.await; }).await;
+        let _ = app
+            .run_until(async {
+                let _ = rx.await;
+            })
+            .await;
     });
-    TestApp { address, client: new_client(), store, master_key, db, shutdown: Some(tx) }
+    TestApp {
+        address,
+        client: new_client(),
+        store,
+        master_key,
+        db,
+        shutdown: Some(tx),
+    }
 }
 
 /// A browser-like client: its own cookie jar, no automatic redirects.
@@ -154,7 +178,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 }
 

@@ -4,9 +4,9 @@
 //! `authorization_response_iss_parameter_supported`.
 
 use openidconnect::core::{
-    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
-    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType,
-    CoreSubjectIdentifierType,
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{AdditionalProviderMetadata, IssuerUrl};
 use serde::{Deserialize, Serialize};
@@ -45,12 +45,18 @@ pub enum DiscoveryError {
 }
 
 /// Fetches `<issuer>/.well-known/openid-configuration` and the provider's JWKS.
-pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<ProviderMetadata, DiscoveryError> {
-    let url = IssuerUrl::new(issuer.to_string()).map_err(|_| DiscoveryError::BadIssuer(issuer.to_string()))?;
-    ProviderMetadata::discover_async(url, http).await.map_err(|e| DiscoveryError::Fetch {
-        issuer: issuer.to_string(),
-        cause: error_chain(&e),
-    })
+pub async fn discover(
+    http: &reqwest::Client,
+    issuer: &str,
+) -> Result<ProviderMetadata, DiscoveryError> {
+    let url = IssuerUrl::new(issuer.to_string())
+        .map_err(|_| DiscoveryError::BadIssuer(issuer.to_string()))?;
+    ProviderMetadata::discover_async(url, http)
+        .await
+        .map_err(|e| DiscoveryError::Fetch {
+            issuer: issuer.to_string(),
+            cause: error_chain(&e),
+        })
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -28,20 +28,27 @@ pub struct SpKeyPair {
 
 impl std::fmt::Debug for SpKeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SpKeyPair").field("certificate_pem", &self.certificate_pem).finish_non_exhaustive()
+        f.debug_struct("SpKeyPair")
+            .field("certificate_pem", &self.certificate_pem)
+            .finish_non_exhaustive()
     }
 }
 
 impl SpKeyPair {
     /// Checks a given pair: both parse and the certificate's public key is the key's.
     pub fn from_pem(private_key_pem: &str, certificate_pem: &str) -> Result<Self, SpKeyError> {
-        let key = PKey::private_key_from_pem(private_key_pem.as_bytes()).map_err(|_| SpKeyError::BadKey)?;
-        let cert = X509::from_pem(certificate_pem.as_bytes()).map_err(|_| SpKeyError::BadCertificate)?;
+        let key = PKey::private_key_from_pem(private_key_pem.as_bytes())
+            .map_err(|_| SpKeyError::BadKey)?;
+        let cert =
+            X509::from_pem(certificate_pem.as_bytes()).map_err(|_| SpKeyError::BadCertificate)?;
         let cert_key = cert.public_key().map_err(|_| SpKeyError::BadCertificate)?;
         if !key.public_eq(&cert_key) {
             return Err(SpKeyError::Mismatch);
         }
-        Ok(SpKeyPair { private_key_pem: private_key_pem.to_string(), certificate_pem: certificate_pem.to_string() })
+        Ok(SpKeyPair {
+            private_key_pem: private_key_pem.to_string(),
+            certificate_pem: certificate_pem.to_string(),
+        })
     }
 
     /// A new RSA-2048 key and a self-signed SHA-256 certificate valid for ten years.
@@ -69,8 +76,10 @@ impl SpKeyPair {
         b.sign(&key, MessageDigest::sha256()).map_err(g)?;
         let cert = b.build();
         Ok(SpKeyPair {
-            private_key_pem: String::from_utf8(key.private_key_to_pem_pkcs8().map_err(g)?).map_err(|e| SpKeyError::Generate(e.to_string()))?,
-            certificate_pem: String::from_utf8(cert.to_pem().map_err(g)?).map_err(|e| SpKeyError::Generate(e.to_string()))?,
+            private_key_pem: String::from_utf8(key.private_key_to_pem_pkcs8().map_err(g)?)
+                .map_err(|e| SpKeyError::Generate(e.to_string()))?,
+            certificate_pem: String::from_utf8(cert.to_pem().map_err(g)?)
+                .map_err(|e| SpKeyError::Generate(e.to_string()))?,
         })
     }
 }
@@ -82,7 +91,8 @@ mod tests {
     #[test]
     fn generated_pairs_match_and_reload() {
         let kp = SpKeyPair::generate("ssogate SP test").expect("generate");
-        let again = SpKeyPair::from_pem(&kp.private_key_pem, &kp.certificate_pem).expect("valid pair");
+        let again =
+            SpKeyPair::from_pem(&kp.private_key_pem, &kp.certificate_pem).expect("valid pair");
         assert_eq!(again.certificate_pem, kp.certificate_pem);
         assert!(!format!("{kp:?}").contains("PRIVATE"));
     }
@@ -91,7 +101,13 @@ mod tests {
     fn a_mismatched_pair_is_refused() {
         let a = SpKeyPair::generate("a").expect("a");
         let b = SpKeyPair::generate("b").expect("b");
-        assert!(matches!(SpKeyPair::from_pem(&a.private_key_pem, &b.certificate_pem), Err(SpKeyError::Mismatch)));
-        assert!(matches!(SpKeyPair::from_pem("nope", &b.certificate_pem), Err(SpKeyError::BadKey)));
+        assert!(matches!(
+            SpKeyPair::from_pem(&a.private_key_pem, &b.certificate_pem),
+            Err(SpKeyError::Mismatch)
+        ));
+        assert!(matches!(
+            SpKeyPair::from_pem("nope", &b.certificate_pem),
+            Err(SpKeyError::BadKey)
+        ));
     }
 }

@@ -51,13 +51,28 @@ pub enum MetadataError {
 pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, MetadataError> {
     let doc = parse_untrusted(xml)?;
     if doc.root_element().tag_name().name() != "EntityDescriptor" {
-        return Err(MetadataError::Parse(format!("root element is {}", doc.root_element().tag_name().name())));
+        return Err(MetadataError::Parse(format!(
+            "root element is {}",
+            doc.root_element().tag_name().name()
+        )));
     }
-    let ed: EntityDescriptor = EntityDescriptor::from_str(xml).map_err(|e| MetadataError::Parse(e.to_string()))?;
-    let entity_id = ed.entity_id.clone().filter(|s| !s.trim().is_empty()).ok_or(MetadataError::NoEntityId)?;
-    let idp = ed.idp_sso_descriptors.as_ref().and_then(|v| v.first()).ok_or(MetadataError::NoIdp)?;
+    let ed: EntityDescriptor =
+        EntityDescriptor::from_str(xml).map_err(|e| MetadataError::Parse(e.to_string()))?;
+    let entity_id = ed
+        .entity_id
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or(MetadataError::NoEntityId)?;
+    let idp = ed
+        .idp_sso_descriptors
+        .as_ref()
+        .and_then(|v| v.first())
+        .ok_or(MetadataError::NoIdp)?;
     let endpoint = |binding: &str| {
-        idp.single_sign_on_services.iter().find(|e| e.binding == binding).map(|e| e.location.clone())
+        idp.single_sign_on_services
+            .iter()
+            .find(|e| e.binding == binding)
+            .map(|e| e.location.clone())
     };
     let sso_url_redirect = endpoint(BINDING_REDIRECT);
     let sso_url_post = endpoint(BINDING_POST);
@@ -71,9 +86,16 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, MetadataError> {
         if kd.key_use.as_deref().is_some_and(|u| u != "signing") {
             continue;
         }
-        for cert in kd.key_info.x509_data.iter().flat_map(|d| d.certificates.iter()) {
+        for cert in kd
+            .key_info
+            .x509_data
+            .iter()
+            .flat_map(|d| d.certificates.iter())
+        {
             let b64: String = cert.chars().filter(|c| !c.is_whitespace()).collect();
-            let der = B64.decode(&b64).map_err(|_| MetadataError::BadCertificate)?;
+            let der = B64
+                .decode(&b64)
+                .map_err(|_| MetadataError::BadCertificate)?;
             let x509 = X509::from_der(&der).map_err(|_| MetadataError::BadCertificate)?;
             let not_after = asn1_to_unix(x509.not_after());
             earliest = Some(earliest.map_or(not_after, |e| e.min(not_after)));
@@ -85,7 +107,13 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, MetadataError> {
     if signing_certificates.is_empty() {
         return Err(MetadataError::NoSigningCertificate);
     }
-    Ok(IdpMetadata { entity_id, sso_url_redirect, sso_url_post, signing_certificates, earliest_certificate_expiry: earliest })
+    Ok(IdpMetadata {
+        entity_id,
+        sso_url_redirect,
+        sso_url_post,
+        signing_certificates,
+        earliest_certificate_expiry: earliest,
+    })
 }
 
 /// Seconds since the epoch of an ASN.1 time.
@@ -98,17 +126,30 @@ pub fn asn1_to_unix(t: &openssl::asn1::Asn1TimeRef) -> i64 {
 }
 
 /// Fetches and parses metadata from `url` (http/https only, no redirects, size-capped).
-pub async fn fetch_idp_metadata(http: &reqwest::Client, url: &str) -> Result<(String, IdpMetadata), MetadataError> {
-    let fetch_err = |cause: String| MetadataError::Fetch { url: url.to_string(), cause };
+pub async fn fetch_idp_metadata(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<(String, IdpMetadata), MetadataError> {
+    let fetch_err = |cause: String| MetadataError::Fetch {
+        url: url.to_string(),
+        cause,
+    };
     let parsed = url::Url::parse(url).map_err(|e| fetch_err(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(fetch_err("only http and https URLs are fetched".into()));
     }
-    let resp = http.get(parsed).send().await.map_err(|e| fetch_err(e.to_string()))?;
+    let resp = http
+        .get(parsed)
+        .send()
+        .await
+        .map_err(|e| fetch_err(e.to_string()))?;
     if !resp.status().is_success() {
         return Err(fetch_err(format!("HTTP {}", resp.status())));
     }
-    if resp.content_length().is_some_and(|n| n as usize > super::xml_guard::MAX_XML_BYTES) {
+    if resp
+        .content_length()
+        .is_some_and(|n| n as usize > super::xml_guard::MAX_XML_BYTES)
+    {
         return Err(MetadataError::Xml(XmlGuardError::TooLarge));
     }
     let bytes = resp.bytes().await.map_err(|e| fetch_err(e.to_string()))?;
@@ -147,26 +188,43 @@ mod tests {
         );
         let md = parse_idp_metadata(&metadata(&kd)).expect("parses");
         assert_eq!(md.entity_id, "https://idp.example/realms/x");
-        assert_eq!(md.sso_url_redirect.as_deref(), Some("https://idp.example/sso"));
+        assert_eq!(
+            md.sso_url_redirect.as_deref(),
+            Some("https://idp.example/sso")
+        );
         assert_eq!(md.signing_certificates, vec![cert_b64()]);
-        assert!(md.earliest_certificate_expiry.is_some_and(|t| t > 1_700_000_000));
+        assert!(md
+            .earliest_certificate_expiry
+            .is_some_and(|t| t > 1_700_000_000));
     }
 
     #[test]
     fn refuses_metadata_without_a_signing_certificate() {
-        assert!(matches!(parse_idp_metadata(&metadata("")), Err(MetadataError::NoSigningCertificate)));
+        assert!(matches!(
+            parse_idp_metadata(&metadata("")),
+            Err(MetadataError::NoSigningCertificate)
+        ));
         let enc_only = format!(
             r#"<md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
             cert_b64()
         );
-        assert!(matches!(parse_idp_metadata(&metadata(&enc_only)), Err(MetadataError::NoSigningCertificate)));
+        assert!(matches!(
+            parse_idp_metadata(&metadata(&enc_only)),
+            Err(MetadataError::NoSigningCertificate)
+        ));
     }
 
     #[test]
     fn refuses_garbage_certificates_and_doctype() {
         let kd = r#"<md:KeyDescriptor><ds:KeyInfo><ds:X509Data><ds:X509Certificate>AAAA</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#;
-        assert!(matches!(parse_idp_metadata(&metadata(kd)), Err(MetadataError::BadCertificate)));
+        assert!(matches!(
+            parse_idp_metadata(&metadata(kd)),
+            Err(MetadataError::BadCertificate)
+        ));
         let doctype = format!("<!DOCTYPE x>{}", metadata(""));
-        assert!(matches!(parse_idp_metadata(&doctype), Err(MetadataError::Xml(XmlGuardError::Doctype))));
+        assert!(matches!(
+            parse_idp_metadata(&doctype),
+            Err(MetadataError::Xml(XmlGuardError::Doctype))
+        ));
     }
 }

@@ -35,7 +35,10 @@ pub fn parse_untrusted(xml: &str) -> Result<Document<'_>, XmlGuardError> {
     if xml.len() > MAX_XML_BYTES {
         return Err(XmlGuardError::TooLarge);
     }
-    let opts = ParsingOptions { allow_dtd: false, ..ParsingOptions::default() };
+    let opts = ParsingOptions {
+        allow_dtd: false,
+        ..ParsingOptions::default()
+    };
     Document::parse_with_options(xml, opts).map_err(|e| match e {
         roxmltree::Error::DtdDetected => XmlGuardError::Doctype,
         other => XmlGuardError::Malformed(other.to_string()),
@@ -59,7 +62,10 @@ mod tests {
         let big = format!("<r>{}</r>", "a".repeat(MAX_XML_BYTES));
         assert_eq!(parse_untrusted(&big).unwrap_err(), XmlGuardError::TooLarge);
         assert_eq!(parse_untrusted("<r>").unwrap_err().code(), "xml_malformed");
-        assert_eq!(parse_untrusted("not xml").unwrap_err().code(), "xml_malformed");
+        assert_eq!(
+            parse_untrusted("not xml").unwrap_err().code(),
+            "xml_malformed"
+        );
     }
 
     #[test]
