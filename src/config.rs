@@ -15,7 +15,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -80,19 +80,6 @@ pub struct LoginConfig {
     pub pending_ttl_secs: u64,
     /// At most this many sign-ins in flight; beyond it new ones are refused.
     pub pending_cap: u64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            database: DatabaseConfig::default(),
-            secrets: SecretsConfig::default(),
-            mail: MailConfig::default(),
-            log: LogConfig::default(),
-            login: LoginConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {
