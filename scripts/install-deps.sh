@@ -2,13 +2,19 @@
 # Installs what building and testing ssogate needs, idempotently:
 # Debian packages (samael/xmlsec build deps, PostgreSQL) and the Keycloak
 # distribution from Maven Central into a cache folder outside git.
+#
+#   scripts/install-deps.sh              # everything the test suite needs
+#   scripts/install-deps.sh --build-only # only what building and running ssogate needs
 set -euo pipefail
+
+BUILD_ONLY=0
+[ "${1:-}" = "--build-only" ] && BUILD_ONLY=1
 
 KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.7.3}"
 CACHE_DIR="${SSOGATE_CACHE_DIR:-$HOME/.cache/ssogate}"
 
-APT_PACKAGES=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev
-  postgresql unzip curl maven)
+APT_PACKAGES=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev)
+[ "$BUILD_ONLY" = 1 ] || APT_PACKAGES+=(postgresql unzip curl maven)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -25,6 +31,8 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo not found; install Rust with rustup (https://rustup.rs)" >&2
   exit 1
 fi
+
+[ "$BUILD_ONLY" = 1 ] && { echo "install-deps: ok (build dependencies)"; exit 0; }
 
 # Keycloak: the official distribution, downloaded once.
 KC_HOME="$CACHE_DIR/keycloak-$KEYCLOAK_VERSION"
