@@ -2,3 +2,5 @@
 //! not check).
 
 pub mod discovery;
+pub mod error;
+pub mod rp;

@@ -1,0 +1,69 @@
+//! Why an OIDC sign-in was refused; stable reason codes (see the SAML module's twin).
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OidcError {
+    #[error("the identity provider could not be reached or described itself wrongly: {0}")]
+    Discovery(String),
+    #[error("the identity provider returned an error: {0}")]
+    ProviderError(String),
+    #[error("the sign-in response has no state")]
+    StateMissing,
+    #[error("the sign-in response names no issuer (iss), which this provider promises to send")]
+    IssMissing,
+    #[error("the sign-in response comes from another issuer")]
+    IssMismatch,
+    #[error("the authorization code could not be exchanged: {0}")]
+    TokenExchange(String),
+    #[error("the ID token is missing or malformed")]
+    IdTokenInvalid,
+    #[error("the ID token's signature algorithm is not allowed")]
+    AlgorithmNotAllowed,
+    #[error("the ID token's signature does not verify")]
+    SignatureInvalid,
+    #[error("the ID token is signed with an unknown key")]
+    UnknownKey,
+    #[error("the ID token was issued by another issuer")]
+    IssuerMismatch,
+    #[error("the ID token is meant for another client")]
+    AudienceMismatch,
+    #[error("the ID token's authorized party (azp) is another client")]
+    AzpMismatch,
+    #[error("the ID token has expired")]
+    Expired,
+    #[error("the ID token does not answer this sign-in (nonce)")]
+    NonceMismatch,
+    #[error("the ID token does not match the access token (at_hash)")]
+    AtHashMismatch,
+    #[error("the userinfo response could not be used: {0}")]
+    Userinfo(String),
+    #[error("the userinfo response is about another subject")]
+    UserinfoSubjectMismatch,
+    #[error("the OIDC sign-in could not be processed")]
+    Internal(String),
+}
+
+impl OidcError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            OidcError::Discovery(_) => "oidc_discovery",
+            OidcError::ProviderError(_) => "oidc_provider_error",
+            OidcError::StateMissing => "oidc_state_missing",
+            OidcError::IssMissing => "oidc_iss_missing",
+            OidcError::IssMismatch => "oidc_iss_mismatch",
+            OidcError::TokenExchange(_) => "oidc_token_exchange",
+            OidcError::IdTokenInvalid => "oidc_id_token_invalid",
+            OidcError::AlgorithmNotAllowed => "oidc_alg_not_allowed",
+            OidcError::SignatureInvalid => "oidc_signature_invalid",
+            OidcError::UnknownKey => "oidc_unknown_kid",
+            OidcError::IssuerMismatch => "oidc_issuer_mismatch",
+            OidcError::AudienceMismatch => "oidc_audience_mismatch",
+            OidcError::AzpMismatch => "oidc_azp_mismatch",
+            OidcError::Expired => "oidc_expired",
+            OidcError::NonceMismatch => "oidc_nonce_mismatch",
+            OidcError::AtHashMismatch => "oidc_at_hash_mismatch",
+            OidcError::Userinfo(_) => "oidc_userinfo",
+            OidcError::UserinfoSubjectMismatch => "oidc_userinfo_subject_mismatch",
+            OidcError::Internal(_) => "oidc_internal",
+        }
+    }
+}

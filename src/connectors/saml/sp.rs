@@ -1,0 +1,82 @@
+//! One SAML connector as the service provider sees it: our entity ID, ACS URL and key
+//! pair, and the IdP's settings. Built from the connector row for each sign-in.
+
+use crate::apply::ConnectorSecrets;
+use crate::connectors::settings::{ConnectorSettings, SamlSettings};
+use crate::secrets::MasterKey;
+use crate::store::connectors::ConnectorRecord;
+
+#[derive(Clone)]
+pub struct SamlSp {
+    pub connector_id: String,
+    /// Our entity ID at this IdP (the Audience we require).
+    pub sp_entity_id: String,
+    /// `<public_url>/saml/<id>/acs`: Destination and Recipient must equal it exactly.
+    pub acs_url: String,
+    pub metadata_url: String,
+    pub sp_private_key_pem: String,
+    pub sp_certificate_pem: String,
+    pub settings: SamlSettings,
+    /// The connector's claimed domains (normalized).
+    pub domains: Vec<String>,
+}
+
+impl std::fmt::Debug for SamlSp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SamlSp")
+            .field("connector_id", &self.connector_id)
+            .field("sp_entity_id", &self.sp_entity_id)
+            .field("acs_url", &self.acs_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpConfigError {
+    #[error("connector {0} is not a SAML connector")]
+    NotSaml(String),
+    #[error("connector {0}: {1}")]
+    Invalid(String, String),
+}
+
+impl SamlSp {
+    pub fn from_record(
+        rec: &ConnectorRecord,
+        key: &MasterKey,
+        public_url: &str,
+    ) -> Result<SamlSp, SpConfigError> {
+        let settings: ConnectorSettings = serde_json::from_value(rec.config.clone())
+            .map_err(|e| SpConfigError::Invalid(rec.id.clone(), format!("settings: {e}")))?;
+        let saml = settings
+            .saml
+            .ok_or_else(|| SpConfigError::NotSaml(rec.id.clone()))?;
+        // Never use a connector without an IdP signing certificate (samael would skip
+        // verification and accept an unsigned, forged Response).
+        if saml.idp_signing_certificates.is_empty() {
+            return Err(SpConfigError::Invalid(
+                rec.id.clone(),
+                "no IdP signing certificate".into(),
+            ));
+        }
+        let secrets = ConnectorSecrets::open(rec, key)
+            .map_err(|e| SpConfigError::Invalid(rec.id.clone(), e.to_string()))?;
+        let sp_private_key_pem = secrets
+            .sp_private_key_pem
+            .ok_or_else(|| SpConfigError::Invalid(rec.id.clone(), "no SP private key".into()))?;
+        let base = public_url.trim_end_matches('/');
+        let metadata_url = format!("{base}/saml/{}/metadata", rec.id);
+        Ok(SamlSp {
+            connector_id: rec.id.clone(),
+            sp_entity_id: saml
+                .sp_entity_id
+                .clone()
+                .unwrap_or_else(|| metadata_url.clone()),
+            acs_url: format!("{base}/saml/{}/acs", rec.id),
+            metadata_url,
+            sp_private_key_pem,
+            sp_certificate_pem: saml.sp_certificate_pem.clone(),
+            settings: saml,
+            domains: rec.domains.clone(),
+        })
+    }
+}
