@@ -11,7 +11,11 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use url::Url;
 
+use tokio::sync::Semaphore;
+
 use crate::config::Config;
+use crate::connectors::oidc::rp::ProviderCache;
+use crate::http::rate_limit::{login_limiter, Limiter};
 use crate::secrets::MasterKey;
 use crate::store::{Backend, Store};
 
@@ -25,6 +29,12 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Where people and IdPs reach ssogate, without a trailing slash.
     pub public_url: Arc<str>,
+    /// OIDC discovery documents and JWKS, per issuer.
+    pub oidc: Arc<ProviderCache>,
+    /// Bounds how many SAML responses are verified at once on the blocking pool.
+    pub saml_verifications: Arc<Semaphore>,
+    /// Per-client limit on the anonymous sign-in entry points.
+    pub login_limiter: Arc<Limiter>,
 }
 
 pub struct App {
@@ -96,11 +106,15 @@ impl App {
                 .to_string()
         };
         Url::parse(&public_url).context("server.public_url")?;
+        let http = http_client()?;
         let state = AppState {
+            oidc: ProviderCache::new(http.clone()),
+            saml_verifications: Arc::new(Semaphore::new(config.login.max_concurrent_saml_verifications as usize)),
+            login_limiter: login_limiter(&config.login),
             config: Arc::new(config),
             store,
             master_key,
-            http: http_client()?,
+            http,
             public_url: public_url.into(),
         };
         Ok(App { listener, state })

@@ -80,6 +80,14 @@ pub struct LoginConfig {
     pub pending_ttl_secs: u64,
     /// At most this many sign-ins in flight; beyond it new ones are refused.
     pub pending_cap: u64,
+    /// Requests per minute per client address to the anonymous sign-in entry points
+    /// (`/login/*`, the ACS, callbacks), with this burst.
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_burst: u32,
+    /// Allowed clock difference with IdPs when checking assertion times, seconds.
+    pub max_clock_skew_secs: u32,
+    /// At most this many SAML responses verified at once (CPU-bound, on the blocking pool).
+    pub max_concurrent_saml_verifications: u32,
 }
 
 impl Default for ServerConfig {
@@ -134,6 +142,10 @@ impl Default for LoginConfig {
         LoginConfig {
             pending_ttl_secs: 600,
             pending_cap: 10_000,
+            rate_limit_per_minute: 120,
+            rate_limit_burst: 30,
+            max_clock_skew_secs: 120,
+            max_concurrent_saml_verifications: 4,
         }
     }
 }
@@ -223,6 +235,14 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "login.pending_ttl_secs and login.pending_cap must be positive".into(),
             ));
+        }
+        if self.login.rate_limit_per_minute == 0 || self.login.rate_limit_burst == 0 || self.login.max_concurrent_saml_verifications == 0 {
+            return Err(ConfigError::Invalid(
+                "login.rate_limit_per_minute, login.rate_limit_burst and login.max_concurrent_saml_verifications must be positive".into(),
+            ));
+        }
+        if self.login.max_clock_skew_secs > 600 {
+            return Err(ConfigError::Invalid("login.max_clock_skew_secs: at most 600".into()));
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod connectors;
 pub mod email;
 pub mod error;
+pub mod flow;
 pub mod http;
 pub mod secrets;
 pub mod store;

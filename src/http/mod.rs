@@ -2,7 +2,11 @@
 //! rendering) and the handlers. Handlers only extract, call the domain layer and render.
 
 pub mod health;
+pub mod login;
+pub mod oidc;
 pub mod pages;
+pub mod rate_limit;
+pub mod saml;
 
 use std::time::Instant;
 
@@ -12,7 +16,8 @@ use axum::http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
@@ -44,7 +49,15 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 }
 
 pub fn router(state: AppState) -> Router {
+    // Anonymous sign-in entry points: rate-limited per client.
+    let signin = Router::new()
+        .route("/login/{connector}", get(login::start))
+        .route("/oidc/{connector}/callback", get(oidc::callback))
+        .route("/saml/{connector}/acs", post(saml::acs).layer(DefaultBodyLimit::max(saml::MAX_ACS_BODY)))
+        .layer(axum::middleware::from_fn_with_state(state.login_limiter.clone(), rate_limit::limit));
     Router::new()
+        .merge(signin)
+        .route("/saml/{connector}/metadata", get(saml::metadata))
         .route("/", get(pages::home))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

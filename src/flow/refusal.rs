@@ -1,0 +1,78 @@
+//! A refused sign-in: a precise audit event for the administrator, a clear page (with
+//! the request id and the reason code) for the person, 400/403 — never 500 — and nothing
+//! else written.
+
+use serde_json::{json, Value};
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::http::RequestId;
+use crate::store::audit::{self, NewAuditEvent};
+
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// Stable reason code (which check failed), e.g. `saml_audience_mismatch`.
+    pub code: &'static str,
+    /// Plain words for the person.
+    pub message: String,
+    /// 403 for "you may not" (policy), 400 for "this response is not acceptable".
+    pub forbidden: bool,
+    pub connector_id: Option<String>,
+    pub user_id: Option<String>,
+    /// Extra detail for the audit event (never secrets).
+    pub detail: Value,
+}
+
+impl Refusal {
+    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        Refusal { code, message: message.into(), forbidden: false, connector_id: None, user_id: None, detail: Value::Null }
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Refusal { forbidden: true, ..Refusal::bad(code, message) }
+    }
+
+    pub fn connector(mut self, id: &str) -> Self {
+        self.connector_id = Some(id.to_string());
+        self
+    }
+
+    pub fn user(mut self, id: &str) -> Self {
+        self.user_id = Some(id.to_string());
+        self
+    }
+
+    pub fn detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+/// Records the refusal (`signin.refused` with the reason) and turns it into the error the
+/// person sees. If the audit write itself fails, the refusal still stands (logged).
+pub async fn refuse(state: &AppState, request_id: &RequestId, r: Refusal) -> AppError {
+    tracing::warn!(code = r.code, connector = r.connector_id.as_deref().unwrap_or("-"), "sign-in refused: {}", r.message);
+    let event = NewAuditEvent {
+        kind: "signin.refused".into(),
+        request_id: Some(request_id.0.clone()),
+        actor: None,
+        user_id: r.user_id.clone(),
+        organization_id: None,
+        connector_id: r.connector_id.clone(),
+        reason: Some(r.code.to_string()),
+        data: json!({ "message": r.message, "detail": r.detail }),
+    };
+    match state.store.write().await {
+        Ok(mut conn) => {
+            if let Err(e) = audit::record(&mut conn, &event).await {
+                tracing::error!(error = %e, "could not record the refusal audit event");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not record the refusal audit event"),
+    }
+    if r.forbidden {
+        AppError::forbidden(r.code, r.message)
+    } else {
+        AppError::bad_request(r.code, r.message)
+    }
+}

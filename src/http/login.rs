@@ -1,0 +1,121 @@
+//! `GET /login/{connector}`: starts a sign-in with that connector.
+
+use axum::extract::{Path, Query, State};
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::connectors::oidc::rp::{self, OidcRp};
+use crate::connectors::saml::authn_request::build_authn_request;
+use crate::connectors::saml::sp::SamlSp;
+use crate::connectors::ConnectorKind;
+use crate::error::AppError;
+use crate::flow::pending::{self, random_token, PendingData};
+use crate::flow::refusal::{refuse, Refusal};
+use crate::flow::return_to::sanitize_return_to;
+use crate::http::RequestId;
+use crate::store::audit::{self, NewAuditEvent};
+use crate::store::connectors::{self as connector_store, ConnectorRecord};
+
+#[derive(Debug, Deserialize, Default)]
+pub struct StartQuery {
+    pub return_to: Option<String>,
+}
+
+/// The enabled connector `id`, or a 404 page.
+pub async fn load_connector(state: &AppState, id: &str) -> Result<ConnectorRecord, AppError> {
+    if !crate::connectors::valid_connector_id(id) {
+        return Err(AppError::NotFound("sign-in method".into()));
+    }
+    let mut conn = state.store.read().await?;
+    match connector_store::get(&mut conn, id).await? {
+        Some(c) if c.enabled => Ok(c),
+        _ => Err(AppError::NotFound("sign-in method".into())),
+    }
+}
+
+fn redirect(url: &str) -> Result<Response, AppError> {
+    let loc = HeaderValue::from_str(url).map_err(|_| AppError::internal("redirect URL is not a valid header"))?;
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    resp.headers_mut().insert(LOCATION, loc);
+    Ok(resp)
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Query(q): Query<StartQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let connector = load_connector(&state, &id).await?;
+    let return_to = match q.return_to.as_deref() {
+        None | Some("") => None,
+        Some(raw) => match sanitize_return_to(raw) {
+            Some(ok) => Some(ok),
+            None => {
+                let mut conn = state.store.write().await?;
+                audit::record(
+                    &mut conn,
+                    &NewAuditEvent {
+                        kind: "signin.return_to_refused".into(),
+                        request_id: Some(rid.0.clone()),
+                        connector_id: Some(connector.id.clone()),
+                        reason: Some("return_to_not_allowed".into()),
+                        data: json!({ "return_to": raw.chars().take(512).collect::<String>() }),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+                None
+            }
+        },
+    };
+    match start_inner(&state, &rid, &connector, return_to, &headers).await {
+        Ok(resp) => Ok(resp),
+        Err(r) => Err(refuse(&state, &rid, r).await),
+    }
+}
+
+async fn start_inner(
+    state: &AppState,
+    rid: &RequestId,
+    connector: &ConnectorRecord,
+    return_to: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Response, Refusal> {
+    let cid = connector.id.as_str();
+    let misconfigured = |e: String| {
+        tracing::error!(connector = cid, error = %e, "connector is misconfigured");
+        Refusal::bad("connector_misconfigured", "This sign-in method is not configured correctly. Please tell your administrator.")
+            .connector(cid)
+    };
+    let mut data = PendingData { return_to, started_request_id: Some(rid.0.clone()), ..Default::default() };
+    let (key, url) = match ConnectorKind::parse(&connector.kind) {
+        Some(ConnectorKind::Saml) => {
+            let sp = SamlSp::from_record(connector, &state.master_key, &state.public_url).map_err(|e| misconfigured(e.to_string()))?;
+            let relay_state = random_token();
+            let req = build_authn_request(&sp, &relay_state).map_err(|e| misconfigured(e.to_string()))?;
+            data.saml_request_id = Some(req.request_id);
+            (relay_state, req.url)
+        }
+        Some(ConnectorKind::Oidc) => {
+            let rp = OidcRp::from_record(connector, &state.master_key, &state.public_url).map_err(|e| misconfigured(e.to_string()))?;
+            let started = rp::start(&rp, &state.oidc).await.map_err(|e| {
+                Refusal::bad(e.code(), format!("The identity provider is not available: {e}")).connector(cid)
+            })?;
+            data.oidc_nonce = Some(started.nonce);
+            data.oidc_pkce_verifier = Some(started.pkce_verifier);
+            (started.state, started.url)
+        }
+        _ => return Err(Refusal::bad("connector_kind_unsupported", "This sign-in method is not available yet.").connector(cid)),
+    };
+    let (_, cookie) = pending::begin(state, headers, cid, &key, &data).await?;
+    let mut resp = redirect(&url).map_err(|e| misconfigured(e.to_string()))?;
+    pending::set_cookie(resp.headers_mut(), cookie);
+    resp.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
+    Ok(resp)
+}

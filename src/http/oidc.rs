@@ -1,0 +1,59 @@
+//! `GET /oidc/{connector}/callback`: the OIDC redirect URI.
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use crate::app::AppState;
+use crate::connectors::oidc::error::OidcError;
+use crate::connectors::oidc::rp::{self, CallbackParams, OidcRp};
+use crate::connectors::ExternalProfile;
+use crate::error::AppError;
+use crate::flow::complete::complete_sign_in;
+use crate::flow::pending;
+use crate::flow::refusal::{refuse, Refusal};
+use crate::http::login::load_connector;
+use crate::http::RequestId;
+
+pub async fn callback(
+    State(state): State<AppState>,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Query(params): Query<CallbackParams>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let connector = load_connector(&state, &id).await?;
+    match callback_inner(&state, &id, &params, &headers).await {
+        Ok((profile, return_to)) => match complete_sign_in(&state, &rid, &connector, profile, return_to).await {
+            Ok(resp) => Ok(resp),
+            Err(r) => Err(refuse(&state, &rid, r).await),
+        },
+        Err(r) => Err(refuse(&state, &rid, r).await),
+    }
+}
+
+fn oidc_refusal(e: &OidcError, connector_id: &str) -> Refusal {
+    Refusal::bad(e.code(), format!("The answer from your identity provider was not accepted: {e}.")).connector(connector_id)
+}
+
+async fn callback_inner(
+    state: &AppState,
+    id: &str,
+    params: &CallbackParams,
+    headers: &HeaderMap,
+) -> Result<(ExternalProfile, Option<String>), Refusal> {
+    let connector = load_connector(state, id).await.map_err(|_| Refusal::bad("connector_unknown", "Unknown sign-in method."))?;
+    let rp = OidcRp::from_record(&connector, &state.master_key, &state.public_url).map_err(|e| {
+        tracing::error!(connector = id, error = %e, "OIDC connector is misconfigured");
+        Refusal::bad("connector_misconfigured", "This sign-in method is not configured correctly. Please tell your administrator.")
+            .connector(id)
+    })?;
+    let key = params.state.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| oidc_refusal(&OidcError::StateMissing, id))?;
+    // `state` is single-use and bound to this browser (the pending login).
+    let pending = pending::take(state, headers, id, key).await?;
+    let (Some(nonce), Some(verifier)) = (pending.oidc_nonce.as_deref(), pending.oidc_pkce_verifier.as_deref()) else {
+        return Err(Refusal::bad("login_state_corrupt", "The sign-in state is unreadable. Please start again.").connector(id));
+    };
+    let profile = rp::finish(&rp, &state.oidc, params, nonce, verifier).await.map_err(|e| oidc_refusal(&e, id))?;
+    Ok((profile, pending.return_to))
+}
