@@ -109,7 +109,9 @@ impl App {
         let http = http_client()?;
         let state = AppState {
             oidc: ProviderCache::new(http.clone()),
-            saml_verifications: Arc::new(Semaphore::new(config.login.max_concurrent_saml_verifications as usize)),
+            saml_verifications: Arc::new(Semaphore::new(
+                config.login.max_concurrent_saml_verifications as usize,
+            )),
             login_limiter: login_limiter(&config.login),
             config: Arc::new(config),
             store,

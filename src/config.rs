@@ -236,13 +236,18 @@ impl Config {
                 "login.pending_ttl_secs and login.pending_cap must be positive".into(),
             ));
         }
-        if self.login.rate_limit_per_minute == 0 || self.login.rate_limit_burst == 0 || self.login.max_concurrent_saml_verifications == 0 {
+        if self.login.rate_limit_per_minute == 0
+            || self.login.rate_limit_burst == 0
+            || self.login.max_concurrent_saml_verifications == 0
+        {
             return Err(ConfigError::Invalid(
                 "login.rate_limit_per_minute, login.rate_limit_burst and login.max_concurrent_saml_verifications must be positive".into(),
             ));
         }
         if self.login.max_clock_skew_secs > 600 {
-            return Err(ConfigError::Invalid("login.max_clock_skew_secs: at most 600".into()));
+            return Err(ConfigError::Invalid(
+                "login.max_clock_skew_secs: at most 600".into(),
+            ));
         }
         Ok(())
     }

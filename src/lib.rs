@@ -10,5 +10,6 @@ pub mod error;
 pub mod flow;
 pub mod http;
 pub mod secrets;
+pub mod signin;
 pub mod store;
 pub mod telemetry;

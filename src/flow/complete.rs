@@ -44,10 +44,20 @@ pub async fn complete_sign_in(
         }),
         ..Default::default()
     };
-    let mut conn = state.store.write().await.map_err(|_| Refusal::bad("store_unavailable", "Please try again."))?;
-    audit::record(&mut conn, &event).await.map_err(|_| Refusal::bad("store_unavailable", "Please try again."))?;
+    let mut conn = state
+        .store
+        .write()
+        .await
+        .map_err(|_| Refusal::bad("store_unavailable", "Please try again."))?;
+    audit::record(&mut conn, &event)
+        .await
+        .map_err(|_| Refusal::bad("store_unavailable", "Please try again."))?;
     drop(conn);
-    let page = SignedIn { connector: &connector.display_name, profile: &profile, groups: profile.groups.join(", ") };
+    let page = SignedIn {
+        connector: &connector.display_name,
+        profile: &profile,
+        groups: profile.groups.join(", "),
+    };
     match page.render() {
         Ok(html) => Ok(Html(html).into_response()),
         Err(e) => Ok(AppError::internal(e).into_response()),

@@ -57,7 +57,12 @@ pub fn binding_from_headers(headers: &HeaderMap) -> Option<String> {
         let Ok(s) = h.to_str() else { continue };
         for part in s.split(';') {
             if let Some((name, value)) = part.trim().split_once('=') {
-                if name == BINDING_COOKIE && value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                if name == BINDING_COOKIE
+                    && value.len() == 43
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
                     return Some(value.to_string());
                 }
             }
@@ -81,9 +86,14 @@ fn cross_site_capable(public_url: &str) -> bool {
 /// The `Set-Cookie` value for the binding cookie.
 pub fn binding_cookie(state: &AppState, value: &str) -> HeaderValue {
     let max_age = state.config.login.pending_ttl_secs;
-    let attrs = if cross_site_capable(&state.public_url) { "SameSite=None; Secure" } else { "SameSite=Lax" };
+    let attrs = if cross_site_capable(&state.public_url) {
+        "SameSite=None; Secure"
+    } else {
+        "SameSite=Lax"
+    };
     let v = format!("{BINDING_COOKIE}={value}; Path=/; HttpOnly; Max-Age={max_age}; {attrs}");
-    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("ssogate_login=; Max-Age=0"))
+    HeaderValue::from_str(&v)
+        .unwrap_or_else(|_| HeaderValue::from_static("ssogate_login=; Max-Age=0"))
 }
 
 /// Stores a new pending login for `connector_id` under `key` (RelayState / state) and
@@ -122,18 +132,29 @@ pub async fn begin(
         .connector(connector_id)),
         Err(e) => {
             tracing::error!(error = %e, "storing a pending login failed");
-            Err(Refusal::bad("login_state_store", "The sign-in could not be started. Please try again.").connector(connector_id))
+            Err(Refusal::bad(
+                "login_state_store",
+                "The sign-in could not be started. Please try again.",
+            )
+            .connector(connector_id))
         }
     }
 }
 
 /// Takes the pending login `key` started by this browser for `connector_id`, single use.
-pub async fn take(state: &AppState, headers: &HeaderMap, connector_id: &str, key: &str) -> Result<PendingData, Refusal> {
+pub async fn take(
+    state: &AppState,
+    headers: &HeaderMap,
+    connector_id: &str,
+    key: &str,
+) -> Result<PendingData, Refusal> {
     let again = "Please start the sign-in again.";
     let Some(binding) = binding_from_headers(headers) else {
         return Err(Refusal::bad(
             "login_state_no_cookie",
-            format!("This browser did not start this sign-in (its sign-in cookie is missing). {again}"),
+            format!(
+                "This browser did not start this sign-in (its sign-in cookie is missing). {again}"
+            ),
         )
         .connector(connector_id));
     };
@@ -146,12 +167,23 @@ pub async fn take(state: &AppState, headers: &HeaderMap, connector_id: &str, key
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "taking a pending login failed");
-            return Err(Refusal::bad("login_state_store", format!("The sign-in could not be completed. {again}")).connector(connector_id));
+            return Err(Refusal::bad(
+                "login_state_store",
+                format!("The sign-in could not be completed. {again}"),
+            )
+            .connector(connector_id));
         }
     };
     match taken {
-        Taken::Ok(p) if p.connector_id == connector_id => serde_json::from_value(p.data)
-            .map_err(|_| Refusal::bad("login_state_corrupt", format!("The sign-in state is unreadable. {again}")).connector(connector_id)),
+        Taken::Ok(p) if p.connector_id == connector_id => {
+            serde_json::from_value(p.data).map_err(|_| {
+                Refusal::bad(
+                    "login_state_corrupt",
+                    format!("The sign-in state is unreadable. {again}"),
+                )
+                .connector(connector_id)
+            })
+        }
         Taken::Ok(p) => Err(Refusal::bad(
             "login_state_wrong_connector",
             format!("This answer belongs to a sign-in with another identity provider. {again}"),
@@ -168,7 +200,11 @@ pub async fn take(state: &AppState, headers: &HeaderMap, connector_id: &str, key
             format!("This sign-in was started in another browser. {again}"),
         )
         .connector(connector_id)),
-        Taken::Expired => Err(Refusal::bad("login_state_expired", format!("This sign-in took too long and expired. {again}")).connector(connector_id)),
+        Taken::Expired => Err(Refusal::bad(
+            "login_state_expired",
+            format!("This sign-in took too long and expired. {again}"),
+        )
+        .connector(connector_id)),
     }
 }
 

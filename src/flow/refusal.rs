@@ -25,11 +25,21 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
-        Refusal { code, message: message.into(), forbidden: false, connector_id: None, user_id: None, detail: Value::Null }
+        Refusal {
+            code,
+            message: message.into(),
+            forbidden: false,
+            connector_id: None,
+            user_id: None,
+            detail: Value::Null,
+        }
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Refusal { forbidden: true, ..Refusal::bad(code, message) }
+        Refusal {
+            forbidden: true,
+            ..Refusal::bad(code, message)
+        }
     }
 
     pub fn connector(mut self, id: &str) -> Self {
@@ -51,7 +61,12 @@ impl Refusal {
 /// Records the refusal (`signin.refused` with the reason) and turns it into the error the
 /// person sees. If the audit write itself fails, the refusal still stands (logged).
 pub async fn refuse(state: &AppState, request_id: &RequestId, r: Refusal) -> AppError {
-    tracing::warn!(code = r.code, connector = r.connector_id.as_deref().unwrap_or("-"), "sign-in refused: {}", r.message);
+    tracing::warn!(
+        code = r.code,
+        connector = r.connector_id.as_deref().unwrap_or("-"),
+        "sign-in refused: {}",
+        r.message
+    );
     let event = NewAuditEvent {
         kind: "signin.refused".into(),
         request_id: Some(request_id.0.clone()),

@@ -11,7 +11,10 @@ pub fn sanitize_return_to(raw: &str) -> Option<String> {
     if !raw.starts_with('/') || raw.starts_with("//") || raw.starts_with("/\\") {
         return None;
     }
-    if raw.chars().any(|c| c.is_control() || c == '\\' || c.is_whitespace()) {
+    if raw
+        .chars()
+        .any(|c| c.is_control() || c == '\\' || c.is_whitespace())
+    {
         return None;
     }
     // Must parse as a path on our own origin.
@@ -34,18 +37,33 @@ mod tests {
 
     #[test]
     fn relative_paths_pass() {
-        assert_eq!(sanitize_return_to("/app/x?y=1").as_deref(), Some("/app/x?y=1"));
+        assert_eq!(
+            sanitize_return_to("/app/x?y=1").as_deref(),
+            Some("/app/x?y=1")
+        );
         assert_eq!(sanitize_return_to("/").as_deref(), Some("/"));
     }
 
     #[test]
     fn open_redirects_are_refused() {
         for bad in [
-            "//evil.example", "/\\evil.example", "https:evil.example", "https://evil.example/", "evil.example",
-            "/%0d%0aSet-Cookie:x", "/a\nb", "/\tx", "javascript:alert(1)", "", "\\\\evil",
+            "//evil.example",
+            "/\\evil.example",
+            "https:evil.example",
+            "https://evil.example/",
+            "evil.example",
+            "/%0d%0aSet-Cookie:x",
+            "/a\nb",
+            "/\tx",
+            "javascript:alert(1)",
+            "",
+            "\\\\evil",
         ] {
             let got = sanitize_return_to(bad);
-            assert!(got.is_none() || !got.as_deref().unwrap_or_default().contains('\n'), "{bad:?} -> {got:?}");
+            assert!(
+                got.is_none() || !got.as_deref().unwrap_or_default().contains('\n'),
+                "{bad:?} -> {got:?}"
+            );
             if bad != "/%0d%0aSet-Cookie:x" {
                 assert_eq!(got, None, "{bad:?}");
             }

@@ -38,7 +38,8 @@ pub async fn load_connector(state: &AppState, id: &str) -> Result<ConnectorRecor
 }
 
 fn redirect(url: &str) -> Result<Response, AppError> {
-    let loc = HeaderValue::from_str(url).map_err(|_| AppError::internal("redirect URL is not a valid header"))?;
+    let loc = HeaderValue::from_str(url)
+        .map_err(|_| AppError::internal("redirect URL is not a valid header"))?;
     let mut resp = StatusCode::SEE_OTHER.into_response();
     resp.headers_mut().insert(LOCATION, loc);
     Ok(resp)
@@ -90,32 +91,53 @@ async fn start_inner(
     let cid = connector.id.as_str();
     let misconfigured = |e: String| {
         tracing::error!(connector = cid, error = %e, "connector is misconfigured");
-        Refusal::bad("connector_misconfigured", "This sign-in method is not configured correctly. Please tell your administrator.")
-            .connector(cid)
+        Refusal::bad(
+            "connector_misconfigured",
+            "This sign-in method is not configured correctly. Please tell your administrator.",
+        )
+        .connector(cid)
     };
-    let mut data = PendingData { return_to, started_request_id: Some(rid.0.clone()), ..Default::default() };
+    let mut data = PendingData {
+        return_to,
+        started_request_id: Some(rid.0.clone()),
+        ..Default::default()
+    };
     let (key, url) = match ConnectorKind::parse(&connector.kind) {
         Some(ConnectorKind::Saml) => {
-            let sp = SamlSp::from_record(connector, &state.master_key, &state.public_url).map_err(|e| misconfigured(e.to_string()))?;
+            let sp = SamlSp::from_record(connector, &state.master_key, &state.public_url)
+                .map_err(|e| misconfigured(e.to_string()))?;
             let relay_state = random_token();
-            let req = build_authn_request(&sp, &relay_state).map_err(|e| misconfigured(e.to_string()))?;
+            let req =
+                build_authn_request(&sp, &relay_state).map_err(|e| misconfigured(e.to_string()))?;
             data.saml_request_id = Some(req.request_id);
             (relay_state, req.url)
         }
         Some(ConnectorKind::Oidc) => {
-            let rp = OidcRp::from_record(connector, &state.master_key, &state.public_url).map_err(|e| misconfigured(e.to_string()))?;
+            let rp = OidcRp::from_record(connector, &state.master_key, &state.public_url)
+                .map_err(|e| misconfigured(e.to_string()))?;
             let started = rp::start(&rp, &state.oidc).await.map_err(|e| {
-                Refusal::bad(e.code(), format!("The identity provider is not available: {e}")).connector(cid)
+                Refusal::bad(
+                    e.code(),
+                    format!("The identity provider is not available: {e}"),
+                )
+                .connector(cid)
             })?;
             data.oidc_nonce = Some(started.nonce);
             data.oidc_pkce_verifier = Some(started.pkce_verifier);
             (started.state, started.url)
         }
-        _ => return Err(Refusal::bad("connector_kind_unsupported", "This sign-in method is not available yet.").connector(cid)),
+        _ => {
+            return Err(Refusal::bad(
+                "connector_kind_unsupported",
+                "This sign-in method is not available yet.",
+            )
+            .connector(cid))
+        }
     };
     let (_, cookie) = pending::begin(state, headers, cid, &key, &data).await?;
     let mut resp = redirect(&url).map_err(|e| misconfigured(e.to_string()))?;
     pending::set_cookie(resp.headers_mut(), cookie);
-    resp.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-store"));
     Ok(resp)
 }

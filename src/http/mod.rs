@@ -11,12 +11,12 @@ pub mod saml;
 use std::time::Instant;
 
 use askama::Template;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -53,8 +53,14 @@ pub fn router(state: AppState) -> Router {
     let signin = Router::new()
         .route("/login/{connector}", get(login::start))
         .route("/oidc/{connector}/callback", get(oidc::callback))
-        .route("/saml/{connector}/acs", post(saml::acs).layer(DefaultBodyLimit::max(saml::MAX_ACS_BODY)))
-        .layer(axum::middleware::from_fn_with_state(state.login_limiter.clone(), rate_limit::limit));
+        .route(
+            "/saml/{connector}/acs",
+            post(saml::acs).layer(DefaultBodyLimit::max(saml::MAX_ACS_BODY)),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.login_limiter.clone(),
+            rate_limit::limit,
+        ));
     Router::new()
         .merge(signin)
         .route("/saml/{connector}/metadata", get(saml::metadata))

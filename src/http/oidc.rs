@@ -24,16 +24,22 @@ pub async fn callback(
 ) -> Result<Response, AppError> {
     let connector = load_connector(&state, &id).await?;
     match callback_inner(&state, &id, &params, &headers).await {
-        Ok((profile, return_to)) => match complete_sign_in(&state, &rid, &connector, profile, return_to).await {
-            Ok(resp) => Ok(resp),
-            Err(r) => Err(refuse(&state, &rid, r).await),
-        },
+        Ok((profile, return_to)) => {
+            match complete_sign_in(&state, &rid, &connector, profile, return_to).await {
+                Ok(resp) => Ok(resp),
+                Err(r) => Err(refuse(&state, &rid, r).await),
+            }
+        }
         Err(r) => Err(refuse(&state, &rid, r).await),
     }
 }
 
 fn oidc_refusal(e: &OidcError, connector_id: &str) -> Refusal {
-    Refusal::bad(e.code(), format!("The answer from your identity provider was not accepted: {e}.")).connector(connector_id)
+    Refusal::bad(
+        e.code(),
+        format!("The answer from your identity provider was not accepted: {e}."),
+    )
+    .connector(connector_id)
 }
 
 async fn callback_inner(
@@ -42,18 +48,37 @@ async fn callback_inner(
     params: &CallbackParams,
     headers: &HeaderMap,
 ) -> Result<(ExternalProfile, Option<String>), Refusal> {
-    let connector = load_connector(state, id).await.map_err(|_| Refusal::bad("connector_unknown", "Unknown sign-in method."))?;
-    let rp = OidcRp::from_record(&connector, &state.master_key, &state.public_url).map_err(|e| {
-        tracing::error!(connector = id, error = %e, "OIDC connector is misconfigured");
-        Refusal::bad("connector_misconfigured", "This sign-in method is not configured correctly. Please tell your administrator.")
+    let connector = load_connector(state, id)
+        .await
+        .map_err(|_| Refusal::bad("connector_unknown", "Unknown sign-in method."))?;
+    let rp =
+        OidcRp::from_record(&connector, &state.master_key, &state.public_url).map_err(|e| {
+            tracing::error!(connector = id, error = %e, "OIDC connector is misconfigured");
+            Refusal::bad(
+                "connector_misconfigured",
+                "This sign-in method is not configured correctly. Please tell your administrator.",
+            )
             .connector(id)
-    })?;
-    let key = params.state.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| oidc_refusal(&OidcError::StateMissing, id))?;
+        })?;
+    let key = params
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| oidc_refusal(&OidcError::StateMissing, id))?;
     // `state` is single-use and bound to this browser (the pending login).
     let pending = pending::take(state, headers, id, key).await?;
-    let (Some(nonce), Some(verifier)) = (pending.oidc_nonce.as_deref(), pending.oidc_pkce_verifier.as_deref()) else {
-        return Err(Refusal::bad("login_state_corrupt", "The sign-in state is unreadable. Please start again.").connector(id));
+    let (Some(nonce), Some(verifier)) = (
+        pending.oidc_nonce.as_deref(),
+        pending.oidc_pkce_verifier.as_deref(),
+    ) else {
+        return Err(Refusal::bad(
+            "login_state_corrupt",
+            "The sign-in state is unreadable. Please start again.",
+        )
+        .connector(id));
     };
-    let profile = rp::finish(&rp, &state.oidc, params, nonce, verifier).await.map_err(|e| oidc_refusal(&e, id))?;
+    let profile = rp::finish(&rp, &state.oidc, params, nonce, verifier)
+        .await
+        .map_err(|e| oidc_refusal(&e, id))?;
     Ok((profile, pending.return_to))
 }

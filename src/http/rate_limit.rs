@@ -19,7 +19,9 @@ pub type Limiter = DefaultKeyedRateLimiter<IpAddr>;
 pub fn login_limiter(cfg: &LoginConfig) -> Arc<Limiter> {
     let per_minute = NonZeroU32::new(cfg.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(cfg.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
-    Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)))
+    Arc::new(RateLimiter::keyed(
+        Quota::per_minute(per_minute).allow_burst(burst),
+    ))
 }
 
 pub async fn limit(State(limiter): State<Arc<Limiter>>, req: Request, next: Next) -> Response {

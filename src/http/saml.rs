@@ -13,7 +13,9 @@ use crate::app::AppState;
 use crate::connectors::saml::error::SamlError;
 use crate::connectors::saml::sp::SamlSp;
 use crate::connectors::saml::sp_metadata::sp_metadata_xml;
-use crate::connectors::saml::verify::{verify_response, Expected, VerifiedAssertion, MAX_SAML_RESPONSE_B64};
+use crate::connectors::saml::verify::{
+    verify_response, Expected, VerifiedAssertion, MAX_SAML_RESPONSE_B64,
+};
 use crate::error::AppError;
 use crate::flow::complete::complete_sign_in;
 use crate::flow::pending;
@@ -26,19 +28,30 @@ use crate::store::saml_replay;
 /// checked against [`MAX_SAML_RESPONSE_B64`] before it is decoded.
 pub const MAX_ACS_BODY: usize = MAX_SAML_RESPONSE_B64 + 64 * 1024;
 
-pub async fn metadata(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+pub async fn metadata(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     let connector = load_connector(&state, &id).await?;
     let sp = SamlSp::from_record(&connector, &state.master_key, &state.public_url)
         .map_err(|_| AppError::NotFound("SAML connector".into()))?;
     let mut resp = sp_metadata_xml(&sp).into_response();
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/samlmetadata+xml"));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/samlmetadata+xml"),
+    );
     Ok(resp)
 }
 
 fn saml_refusal(e: &SamlError, connector_id: &str) -> Refusal {
     let r = match e {
-        SamlError::Unsolicited | SamlError::InResponseToMismatch | SamlError::Replay => Refusal::forbidden(e.code(), e.to_string()),
-        _ => Refusal::bad(e.code(), format!("The answer from your identity provider was not accepted: {e}.")),
+        SamlError::Unsolicited | SamlError::InResponseToMismatch | SamlError::Replay => {
+            Refusal::forbidden(e.code(), e.to_string())
+        }
+        _ => Refusal::bad(
+            e.code(),
+            format!("The answer from your identity provider was not accepted: {e}."),
+        ),
     };
     r.connector(connector_id)
 }
@@ -52,10 +65,12 @@ pub async fn acs(
 ) -> Result<Response, AppError> {
     let connector = load_connector(&state, &id).await?;
     match acs_inner(&state, &id, &headers, &body).await {
-        Ok((verified, return_to)) => match complete_sign_in(&state, &rid, &connector, verified.profile, return_to).await {
-            Ok(resp) => Ok(resp),
-            Err(r) => Err(refuse(&state, &rid, r).await),
-        },
+        Ok((verified, return_to)) => {
+            match complete_sign_in(&state, &rid, &connector, verified.profile, return_to).await {
+                Ok(resp) => Ok(resp),
+                Err(r) => Err(refuse(&state, &rid, r).await),
+            }
+        }
         Err(r) => Err(refuse(&state, &rid, r).await),
     }
 }
@@ -66,12 +81,18 @@ async fn acs_inner(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(VerifiedAssertion, Option<String>), Refusal> {
-    let connector = load_connector(state, id).await.map_err(|_| Refusal::bad("connector_unknown", "Unknown sign-in method."))?;
-    let sp = SamlSp::from_record(&connector, &state.master_key, &state.public_url).map_err(|e| {
-        tracing::error!(connector = id, error = %e, "SAML connector is misconfigured");
-        Refusal::bad("connector_misconfigured", "This sign-in method is not configured correctly. Please tell your administrator.")
+    let connector = load_connector(state, id)
+        .await
+        .map_err(|_| Refusal::bad("connector_unknown", "Unknown sign-in method."))?;
+    let sp =
+        SamlSp::from_record(&connector, &state.master_key, &state.public_url).map_err(|e| {
+            tracing::error!(connector = id, error = %e, "SAML connector is misconfigured");
+            Refusal::bad(
+                "connector_misconfigured",
+                "This sign-in method is not configured correctly. Please tell your administrator.",
+            )
             .connector(id)
-    })?;
+        })?;
     let mut saml_response = None;
     let mut relay_state = None;
     for (k, v) in url::form_urlencoded::parse(body) {
@@ -79,14 +100,22 @@ async fn acs_inner(
             "SAMLResponse" if saml_response.is_none() => saml_response = Some(v.into_owned()),
             "RelayState" if relay_state.is_none() => relay_state = Some(v.into_owned()),
             "SAMLResponse" | "RelayState" => {
-                return Err(Refusal::bad("saml_duplicate_parameter", "The sign-in answer is malformed.").connector(id))
+                return Err(Refusal::bad(
+                    "saml_duplicate_parameter",
+                    "The sign-in answer is malformed.",
+                )
+                .connector(id))
             }
             _ => {}
         }
     }
-    let saml_response = saml_response
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| Refusal::bad("saml_response_missing", "The sign-in answer has no SAMLResponse.").connector(id))?;
+    let saml_response = saml_response.filter(|s| !s.is_empty()).ok_or_else(|| {
+        Refusal::bad(
+            "saml_response_missing",
+            "The sign-in answer has no SAMLResponse.",
+        )
+        .connector(id)
+    })?;
     if saml_response.len() > MAX_SAML_RESPONSE_B64 {
         return Err(saml_refusal(&SamlError::BodyTooLarge, id));
     }
@@ -113,11 +142,19 @@ async fn acs_inner(
         .clone()
         .acquire_owned()
         .await
-        .map_err(|_| Refusal::bad("saml_internal", "The sign-in answer could not be processed.").connector(id))?;
+        .map_err(|_| {
+            Refusal::bad(
+                "saml_internal",
+                "The sign-in answer could not be processed.",
+            )
+            .connector(id)
+        })?;
     let verify_sp = sp.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        std::panic::catch_unwind(AssertUnwindSafe(|| verify_response(&verify_sp, &saml_response, &expected)))
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            verify_response(&verify_sp, &saml_response, &expected)
+        }))
     })
     .await;
     let verified = match joined {
@@ -125,22 +162,36 @@ async fn acs_inner(
         Ok(Ok(Err(e))) => return Err(saml_refusal(&e, id)),
         Ok(Err(_)) | Err(_) => {
             tracing::error!(connector = id, "SAML verification panicked");
-            return Err(saml_refusal(&SamlError::Internal("verification panicked".into()), id));
+            return Err(saml_refusal(
+                &SamlError::Internal("verification panicked".into()),
+                id,
+            ));
         }
     };
 
     // Replay cache: each assertion ID once per IdP, remembered until it expires.
     let fresh = async {
         let mut conn = state.store.write().await?;
-        saml_replay::remember(&mut conn, &verified.issuer, &verified.assertion_id, verified.assertion_expires_at).await
+        saml_replay::remember(
+            &mut conn,
+            &verified.issuer,
+            &verified.assertion_id,
+            verified.assertion_expires_at,
+        )
+        .await
     }
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "replay cache unavailable");
-        Refusal::bad("store_unavailable", "The sign-in could not be completed. Please try again.").connector(id)
+        Refusal::bad(
+            "store_unavailable",
+            "The sign-in could not be completed. Please try again.",
+        )
+        .connector(id)
     })?;
     if !fresh {
-        return Err(saml_refusal(&SamlError::Replay, id).detail(json!({ "assertion_id": verified.assertion_id })));
+        return Err(saml_refusal(&SamlError::Replay, id)
+            .detail(json!({ "assertion_id": verified.assertion_id })));
     }
     Ok((verified, return_to))
 }

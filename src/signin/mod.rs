@@ -1,0 +1,16 @@
+//! The sign-in engine: pure decisions (DESIGN.md, "Rules"). Given the connector, the
+//! verified ExternalProfile and what the store knows, [`decide`] returns a [`Decision`]:
+//! sign in, link, create or refuse — with the provisioning steps (organizations to
+//! join with which roles and why, profile fields to change) and the audit events.
+//! No SQL, HTTP or XML here; every rule is a row of a table test.
+
+mod decide;
+mod facts;
+mod sync;
+
+pub use decide::{decide, Decision, Outcome, RefuseReason};
+pub use facts::{ConnectorFacts, Facts, OrgFacts, UserFacts};
+pub use sync::{FieldChange, ProfileFields, SyncConflict};
+
+#[cfg(test)]
+mod tests;
