@@ -24,6 +24,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub log: LogConfig,
     pub login: LoginConfig,
+    pub session: SessionConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +151,27 @@ impl Default for LoginConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session ends after this long without use.
+    pub idle_timeout_secs: u64,
+    /// And at the latest this long after sign-in (or at the IdP's SessionNotOnOrAfter).
+    pub absolute_lifetime_secs: u64,
+    /// Share the session with sibling subdomains (e.g. `example.com`); empty = host only.
+    pub cookie_domain: String,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            idle_timeout_secs: 8 * 3600,
+            absolute_lifetime_secs: 24 * 3600,
+            cookie_domain: String::new(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
@@ -242,6 +264,12 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "login.rate_limit_per_minute, login.rate_limit_burst and login.max_concurrent_saml_verifications must be positive".into(),
+            ));
+        }
+        if self.session.idle_timeout_secs == 0 || self.session.absolute_lifetime_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "session.idle_timeout_secs and session.absolute_lifetime_secs must be positive"
+                    .into(),
             ));
         }
         if self.login.max_clock_skew_secs > 600 {

@@ -1,65 +1,76 @@
-//! A verified ExternalProfile: what happens next. (Issue 3 stage: the profile is
-//! recorded and shown; the sign-in engine and provisioning take over from here.)
+//! A verified ExternalProfile → the engine's decision, applied in one transaction →
+//! a new session → back to where the person was going.
 
-use askama::Template;
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::header::{HeaderValue, LOCATION};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tower_sessions::Session;
 
 use crate::app::AppState;
 use crate::connectors::ExternalProfile;
-use crate::error::AppError;
 use crate::flow::refusal::Refusal;
+use crate::http::session;
 use crate::http::RequestId;
-use crate::store::audit::{self, NewAuditEvent};
+use crate::provisioning::{provision_sign_in, AuditContext, ProvisionError};
 use crate::store::connectors::ConnectorRecord;
 
-#[derive(Template)]
-#[template(path = "signed_in.html")]
-struct SignedIn<'a> {
-    connector: &'a str,
-    profile: &'a ExternalProfile,
-    groups: String,
-}
+/// Where a signed-in person lands when no `return_to` was given.
+pub const LANDING: &str = "/me";
 
 pub async fn complete_sign_in(
     state: &AppState,
     request_id: &RequestId,
+    session: &Session,
     connector: &ConnectorRecord,
     profile: ExternalProfile,
-    _return_to: Option<String>,
+    return_to: Option<String>,
 ) -> Result<Response, Refusal> {
-    let event = NewAuditEvent {
-        kind: "signin.verified".into(),
+    let ctx = AuditContext {
         request_id: Some(request_id.0.clone()),
-        connector_id: Some(connector.id.clone()),
-        data: json!({
-            "subject": profile.subject,
-            "email": profile.email,
-            "email_verified": profile.email_verified,
-            "given_name": profile.given_name,
-            "family_name": profile.family_name,
-            "name": profile.name,
-            "groups": profile.groups,
-            "session_not_on_or_after": profile.session_not_on_or_after,
-        }),
-        ..Default::default()
     };
-    let mut conn = state
-        .store
-        .write()
-        .await
-        .map_err(|_| Refusal::bad("store_unavailable", "Please try again."))?;
-    audit::record(&mut conn, &event)
-        .await
-        .map_err(|_| Refusal::bad("store_unavailable", "Please try again."))?;
-    drop(conn);
-    let page = SignedIn {
-        connector: &connector.display_name,
-        profile: &profile,
-        groups: profile.groups.join(", "),
+    let provisioned = match provision_sign_in(&state.store, connector, &profile, &ctx).await {
+        Ok(p) => p,
+        Err(ProvisionError::Refused(reason, decision)) => {
+            let user = match &decision.outcome {
+                crate::signin::Outcome::SignIn { user_id }
+                | crate::signin::Outcome::Link { user_id } => Some(user_id.clone()),
+                _ => None,
+            };
+            let mut r = Refusal::forbidden(reason.code(), reason.message())
+                .connector(&connector.id)
+                .detail(json!({ "subject": profile.subject, "email": profile.email, "trace": decision.trace }));
+            r.user_id = user;
+            return Err(r);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, connector = %connector.id, "provisioning failed");
+            return Err(Refusal::bad(
+                "provisioning_failed",
+                "Your sign-in could not be completed. Please try again.",
+            )
+            .connector(&connector.id));
+        }
     };
-    match page.render() {
-        Ok(html) => Ok(Html(html).into_response()),
-        Err(e) => Ok(AppError::internal(e).into_response()),
+    if let Err(e) = session::start(
+        state,
+        session,
+        &provisioned.user_id,
+        &connector.id,
+        profile.session_not_on_or_after,
+    )
+    .await
+    {
+        tracing::error!(error = %e, "starting the session failed");
+        return Err(Refusal::bad(
+            "session_failed",
+            "Your sign-in could not be completed. Please try again.",
+        )
+        .connector(&connector.id));
     }
+    let target = return_to.unwrap_or_else(|| LANDING.to_string());
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    let loc = HeaderValue::from_str(&target).unwrap_or_else(|_| HeaderValue::from_static(LANDING));
+    resp.headers_mut().insert(LOCATION, loc);
+    Ok(resp)
 }

@@ -7,6 +7,7 @@ pub mod oidc;
 pub mod pages;
 pub mod rate_limit;
 pub mod saml;
+pub mod session;
 
 use std::time::Instant;
 
@@ -61,14 +62,19 @@ pub fn router(state: AppState) -> Router {
             state.login_limiter.clone(),
             rate_limit::limit,
         ));
+    let session_layer = session::layer(&state);
     Router::new()
         .merge(signin)
         .route("/saml/{connector}/metadata", get(saml::metadata))
         .route("/", get(pages::home))
+        .route("/login", get(pages::login_page).post(pages::login_discover))
+        .route("/me", get(pages::me))
+        .route("/logout", post(pages::logout))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)
         .with_state(state)
+        .layer(session_layer)
         .layer(axum::middleware::from_fn(request_context))
         // Innermost: a panic in a handler becomes a 500 for this request only.
         .layer(CatchPanicLayer::custom(|_| {

@@ -4,6 +4,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
+use tower_sessions::Session;
+
 use crate::app::AppState;
 use crate::connectors::oidc::error::OidcError;
 use crate::connectors::oidc::rp::{self, CallbackParams, OidcRp};
@@ -20,12 +22,13 @@ pub async fn callback(
     rid: RequestId,
     Path(id): Path<String>,
     Query(params): Query<CallbackParams>,
+    session: Session,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let connector = load_connector(&state, &id).await?;
     match callback_inner(&state, &id, &params, &headers).await {
         Ok((profile, return_to)) => {
-            match complete_sign_in(&state, &rid, &connector, profile, return_to).await {
+            match complete_sign_in(&state, &rid, &session, &connector, profile, return_to).await {
                 Ok(resp) => Ok(resp),
                 Err(r) => Err(refuse(&state, &rid, r).await),
             }

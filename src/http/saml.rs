@@ -9,6 +9,8 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use tower_sessions::Session;
+
 use crate::app::AppState;
 use crate::connectors::saml::error::SamlError;
 use crate::connectors::saml::sp::SamlSp;
@@ -60,13 +62,23 @@ pub async fn acs(
     State(state): State<AppState>,
     rid: RequestId,
     Path(id): Path<String>,
+    session: Session,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let connector = load_connector(&state, &id).await?;
     match acs_inner(&state, &id, &headers, &body).await {
         Ok((verified, return_to)) => {
-            match complete_sign_in(&state, &rid, &connector, verified.profile, return_to).await {
+            match complete_sign_in(
+                &state,
+                &rid,
+                &session,
+                &connector,
+                verified.profile,
+                return_to,
+            )
+            .await
+            {
                 Ok(resp) => Ok(resp),
                 Err(r) => Err(refuse(&state, &rid, r).await),
             }

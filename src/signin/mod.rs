@@ -8,7 +8,9 @@ mod decide;
 mod facts;
 mod sync;
 
-pub use decide::{decide, Decision, Outcome, RefuseReason};
+pub use decide::{
+    decide, profile_email, Decision, EmailChange, Join, JoinRule, Outcome, RefuseReason,
+};
 pub use facts::{ConnectorFacts, Facts, OrgFacts, UserFacts};
 pub use sync::{FieldChange, ProfileFields, SyncConflict};
 

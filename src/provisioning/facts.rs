@@ -1,0 +1,107 @@
+//! Reading what the engine needs, inside the provisioning transaction.
+
+use crate::connectors::settings::ConnectorSettings;
+use crate::connectors::{ConnectorKind, ExternalProfile};
+use crate::signin::{ConnectorFacts, Facts, OrgFacts, ProfileFields, UserFacts};
+use crate::store::connectors::{self as connector_store, ConnectorRecord};
+use crate::store::organizations::{self as orgs, Organization};
+use crate::store::users::User;
+use crate::store::{identities, users, AnyConnection, StoreError};
+
+pub fn connector_facts(rec: &ConnectorRecord) -> Result<ConnectorFacts, StoreError> {
+    let kind = ConnectorKind::parse(&rec.kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("connector kind {:?}", rec.kind)))?;
+    let settings: ConnectorSettings = serde_json::from_value(rec.config.clone())
+        .map_err(|e| StoreError::Corrupt(format!("connector {} settings: {e}", rec.id)))?;
+    Ok(ConnectorFacts {
+        id: rec.id.clone(),
+        kind,
+        create_accounts: settings.create_accounts,
+        profile_sync: settings.profile_sync,
+        claimed_domains: rec.domains.clone(),
+        trusts_verified_email: false,
+    })
+}
+
+async fn user_facts(conn: &mut AnyConnection, u: User) -> Result<UserFacts, StoreError> {
+    let grants = orgs::grants_of(conn, &u.id).await?;
+    let memberships = orgs::memberships_of(conn, &u.id).await?;
+    Ok(UserFacts {
+        id: u.id,
+        suspended: u.suspended,
+        email: u.email,
+        email_verified: u.email_verified,
+        profile: ProfileFields {
+            given_name: u.given_name,
+            family_name: u.family_name,
+            name: u.name,
+            picture: u.picture,
+        },
+        grants: grants
+            .into_iter()
+            .map(|g| (g.organization_id, g.role_id, g.source, g.connector_id))
+            .collect(),
+        memberships,
+    })
+}
+
+fn org_facts(list: Vec<Organization>) -> Vec<OrgFacts> {
+    list.into_iter()
+        .map(|o| OrgFacts {
+            id: o.id,
+            name: o.name,
+            default_roles: o.default_roles,
+        })
+        .collect()
+}
+
+pub async fn load_facts(
+    conn: &mut AnyConnection,
+    c: &ConnectorFacts,
+    profile: &ExternalProfile,
+) -> Result<Facts, StoreError> {
+    let linked_user = match identities::find(conn, &c.id, &profile.subject).await? {
+        Some(identity) => match users::get(conn, &identity.user_id).await? {
+            Some(u) => Some(user_facts(conn, u).await?),
+            None => None,
+        },
+        None => None,
+    };
+    let email = crate::signin::profile_email(profile);
+    let user_with_email = match &email {
+        Some(e) => match users::find_by_email(conn, e).await? {
+            Some(u) => Some(user_facts(conn, u).await?),
+            None => None,
+        },
+        None => None,
+    };
+    let sso_jit_orgs = if c.kind.is_enterprise() {
+        org_facts(orgs::with_jit_connector(conn, &c.id).await?)
+    } else {
+        vec![]
+    };
+    let (email_domain_jit_orgs, domain_claimed_by) = match &email {
+        Some(e) => {
+            let jit = if c.kind.is_enterprise() {
+                vec![]
+            } else {
+                org_facts(orgs::with_jit_email_domain(conn, e.domain()).await?)
+            };
+            let mut claimed = Vec::new();
+            for (connector_id, _) in connector_store::claiming_domain(conn, e.domain()).await? {
+                if connector_id != c.id && !claimed.contains(&connector_id) {
+                    claimed.push(connector_id);
+                }
+            }
+            (jit, claimed)
+        }
+        None => (vec![], vec![]),
+    };
+    Ok(Facts {
+        linked_user,
+        user_with_email,
+        sso_jit_orgs,
+        email_domain_jit_orgs,
+        domain_claimed_by,
+    })
+}

@@ -1,0 +1,107 @@
+//! Applies the engine's decision in ONE database transaction: user, identity,
+//! memberships and role grants, profile sync, audit events — all or nothing.
+//!
+//! The facts are read inside the same transaction, and concurrent first sign-ins of one
+//! identity are made safe by the unique constraints (identity on connector + subject,
+//! user on email, grant rows on their key), not by read-then-write: when a concurrent
+//! transaction wins, ours fails on a constraint, rolls back entirely, and is retried from
+//! fresh facts — where the identity now exists and the decision is "sign in".
+
+mod apply;
+mod facts;
+
+pub use apply::apply_decision;
+pub use facts::{connector_facts, load_facts};
+
+use serde_json::Value;
+
+use crate::connectors::ExternalProfile;
+use crate::signin::{decide, Decision, RefuseReason};
+use crate::store::connectors::ConnectorRecord;
+use crate::store::{Store, StoreError};
+
+/// A sign-in that went through: who, and what was decided and done.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub user_id: String,
+    pub decision: Decision,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("sign-in refused: {}", .0.code())]
+    Refused(RefuseReason, Box<Decision>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the sign-in kept conflicting with concurrent sign-ins")]
+    TooManyConflicts,
+}
+
+/// Context recorded on every audit event of the sign-in.
+#[derive(Debug, Clone, Default)]
+pub struct AuditContext {
+    pub request_id: Option<String>,
+}
+
+const MAX_ATTEMPTS: usize = 8;
+
+/// Decides and applies one sign-in. Refusals write nothing (the caller records the
+/// refusal's audit event).
+pub async fn provision_sign_in(
+    store: &Store,
+    connector: &ConnectorRecord,
+    profile: &ExternalProfile,
+    ctx: &AuditContext,
+) -> Result<Provisioned, ProvisionError> {
+    let cfacts = connector_facts(connector)?;
+    for attempt in 0..MAX_ATTEMPTS {
+        let mut tx = store.begin().await?;
+        let facts = load_facts(&mut tx, &cfacts, profile).await?;
+        let decision = decide(&cfacts, profile, &facts);
+        if let Some(reason) = decision.refused() {
+            tx.rollback().await.map_err(StoreError::from)?;
+            return Err(ProvisionError::Refused(reason, Box::new(decision)));
+        }
+        match apply_decision(&mut tx, &cfacts, profile, &decision, ctx).await {
+            Ok(user_id) => match tx.commit().await {
+                Ok(()) => return Ok(Provisioned { user_id, decision }),
+                Err(e) if crate::store::is_unique_violation(&e) || is_serialization_failure(&e) => {
+                }
+                Err(e) => return Err(StoreError::Db(e).into()),
+            },
+            Err(StoreError::Conflict(what)) => {
+                tracing::debug!(
+                    attempt,
+                    what,
+                    "concurrent sign-in won; retrying from fresh facts"
+                );
+                let _ = tx.rollback().await;
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e.into());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5 * (attempt as u64 + 1))).await;
+    }
+    Err(ProvisionError::TooManyConflicts)
+}
+
+fn is_serialization_failure(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("40001"))
+}
+
+/// The raw profile kept on the identity (what the IdP said last).
+pub fn raw_profile(profile: &ExternalProfile) -> Value {
+    serde_json::json!({
+        "subject": profile.subject,
+        "email": profile.email,
+        "email_verified": profile.email_verified,
+        "given_name": profile.given_name,
+        "family_name": profile.family_name,
+        "name": profile.name,
+        "picture": profile.picture,
+        "groups": profile.groups,
+        "raw": profile.raw,
+    })
+}
