@@ -8,4 +8,5 @@ mod apply;
 mod cli;
 mod health;
 mod keycloak_metadata;
+mod provisioning;
 mod store_conformance;
