@@ -63,6 +63,8 @@ pub struct RoleSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorSpec {
+    /// Required in files; the API takes it from the path.
+    #[serde(default)]
     pub id: String,
     pub kind: String,
     pub display_name: Option<String>,
@@ -93,6 +95,9 @@ pub struct SamlSpec {
     pub sp_entity_id: Option<String>,
     pub sp_private_key_file: Option<PathBuf>,
     pub sp_certificate_file: Option<PathBuf>,
+    /// The same as PEM text (the API accepts only these, never file paths).
+    pub sp_private_key_pem: Option<String>,
+    pub sp_certificate_pem: Option<String>,
     #[serde(default)]
     pub sign_authn_requests: bool,
     #[serde(default)]
@@ -186,8 +191,9 @@ pub struct ApplyContext<'a> {
     pub store: &'a Store,
     pub master_key: &'a MasterKey,
     pub http: &'a reqwest::Client,
-    /// Relative paths in the file are resolved against this folder.
-    pub base_dir: &'a Path,
+    /// Relative paths in the file are resolved against this folder. None: file paths are
+    /// refused (the management API must not read the server's files).
+    pub base_dir: Option<&'a Path>,
 }
 
 pub fn parse_file(path: &Path) -> Result<ApplyFile, ApplyError> {
@@ -206,7 +212,12 @@ pub fn parse_file(path: &Path) -> Result<ApplyFile, ApplyError> {
     })
 }
 
-fn read_relative(base: &Path, p: &Path, what: &str) -> Result<String, ApplyError> {
+fn read_relative(base: Option<&Path>, p: &Path, what: &str) -> Result<String, ApplyError> {
+    let Some(base) = base else {
+        return Err(ApplyError::Invalid(format!(
+            "{what}: file paths are not accepted here; give the content inline"
+        )));
+    };
     let full = if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -283,13 +294,29 @@ pub async fn prepare_connector(
                     "{who}: the IdP has no HTTP-Redirect SingleSignOnService"
                 ))
             })?;
-            let pair = match (&s.sp_private_key_file, &s.sp_certificate_file) {
-                (Some(k), Some(c)) => {
-                    let key = read_relative(ctx.base_dir, k, "SP private key")?;
-                    let cert = read_relative(ctx.base_dir, c, "SP certificate")?;
-                    SpKeyPair::from_pem(&key, &cert)
-                        .map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?
+            let given_key = match (&s.sp_private_key_file, &s.sp_private_key_pem) {
+                (Some(k), None) => Some(read_relative(ctx.base_dir, k, "SP private key")?),
+                (None, Some(pem)) => Some(pem.clone()),
+                (None, None) => None,
+                _ => {
+                    return Err(ApplyError::Invalid(format!(
+                        "{who}: give sp_private_key_file or sp_private_key_pem, not both"
+                    )))
                 }
+            };
+            let given_cert = match (&s.sp_certificate_file, &s.sp_certificate_pem) {
+                (Some(c), None) => Some(read_relative(ctx.base_dir, c, "SP certificate")?),
+                (None, Some(pem)) => Some(pem.clone()),
+                (None, None) => None,
+                _ => {
+                    return Err(ApplyError::Invalid(format!(
+                        "{who}: give sp_certificate_file or sp_certificate_pem, not both"
+                    )))
+                }
+            };
+            let pair = match (given_key, given_cert) {
+                (Some(key), Some(cert)) => SpKeyPair::from_pem(&key, &cert)
+                    .map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?,
                 (None, None) => {
                     let kept = existing
                         .and_then(|r| {
@@ -309,7 +336,7 @@ pub async fn prepare_connector(
                 }
                 _ => {
                     return Err(ApplyError::Invalid(format!(
-                        "{who}: give both sp_private_key_file and sp_certificate_file, or neither"
+                        "{who}: give both the SP private key and the SP certificate, or neither"
                     )))
                 }
             };

@@ -119,7 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 store: &store,
                 master_key: &master_key,
                 http: &http,
-                base_dir: &base_dir,
+                base_dir: Some(&base_dir),
             };
             let report = apply::apply(&parsed, &ctx)
                 .await

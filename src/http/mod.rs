@@ -1,6 +1,7 @@
 //! The HTTP surface: the router, the request context (request id, logging, error
 //! rendering) and the handlers. Handlers only extract, call the domain layer and render.
 
+pub mod api;
 pub mod health;
 pub mod login;
 pub mod oidc;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
     let session_layer = session::layer(&state);
     Router::new()
         .merge(signin)
+        .merge(api::router())
         .route("/saml/{connector}/metadata", get(saml::metadata))
         .route("/", get(pages::home))
         .route("/login", get(pages::login_page).post(pages::login_discover))

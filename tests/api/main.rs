@@ -8,5 +8,6 @@ mod apply;
 mod cli;
 mod health;
 mod keycloak_metadata;
+mod management_api;
 mod provisioning;
 mod store_conformance;

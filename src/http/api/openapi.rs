@@ -1,0 +1,55 @@
+//! `GET /api/v1/openapi.json`: the management API's description (OpenAPI 3.1).
+
+use axum::Json;
+use serde_json::{json, Value};
+
+pub async fn document() -> Json<Value> {
+    let bearer = json!([{ "apiKey": [] }]);
+    let err = json!({ "$ref": "#/components/responses/Error" });
+    Json(json!({
+        "openapi": "3.1.0",
+        "info": { "title": "ssogate management API", "version": env!("CARGO_PKG_VERSION") },
+        "security": bearer,
+        "components": {
+            "securitySchemes": { "apiKey": { "type": "http", "scheme": "bearer", "description": "a key from `ssogate api-key create`" } },
+            "responses": { "Error": { "description": "error", "content": { "application/json": { "schema": {
+                "type": "object", "properties": { "error": { "type": "object", "properties": {
+                    "code": { "type": "string" }, "message": { "type": "string" }, "request_id": { "type": "string" } } } } } } } } }
+        },
+        "paths": {
+            "/api/v1/connectors": { "get": { "summary": "List connectors (secrets never returned)", "responses": { "200": { "description": "connectors" }, "401": err } } },
+            "/api/v1/connectors/{id}": {
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "get": { "summary": "One connector", "responses": { "200": { "description": "connector" }, "404": err } },
+                "put": { "summary": "Create or update a connector (same fields as an `apply` file's [[connectors]], PEM content inline)", "responses": { "200": { "description": "updated" }, "201": { "description": "created" }, "400": err } },
+                "delete": { "summary": "Delete a connector", "responses": { "204": { "description": "deleted" }, "404": err } }
+            },
+            "/api/v1/organizations": {
+                "get": { "summary": "List organizations", "responses": { "200": { "description": "organizations" } } },
+                "post": { "summary": "Create or update an organization by name (JIT email domains, JIT connectors, default roles)", "responses": { "200": { "description": "organization" }, "400": err } }
+            },
+            "/api/v1/organizations/{id}": {
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "get": { "summary": "One organization", "responses": { "200": { "description": "organization" }, "404": err } },
+                "delete": { "summary": "Delete an organization", "responses": { "204": { "description": "deleted" }, "404": err } }
+            },
+            "/api/v1/roles": {
+                "get": { "summary": "The organization template's roles", "responses": { "200": { "description": "roles" } } },
+                "post": { "summary": "Create or update a role by name", "responses": { "200": { "description": "role" } } }
+            },
+            "/api/v1/audit-events": { "get": {
+                "summary": "Audit events, newest first",
+                "parameters": [
+                    { "name": "user_id", "in": "query", "schema": { "type": "string" } },
+                    { "name": "organization_id", "in": "query", "schema": { "type": "string" } },
+                    { "name": "type", "in": "query", "schema": { "type": "string" } },
+                    { "name": "request_id", "in": "query", "schema": { "type": "string" } },
+                    { "name": "since", "in": "query", "schema": { "type": "integer" }, "description": "unix ms, inclusive" },
+                    { "name": "until", "in": "query", "schema": { "type": "integer" }, "description": "unix ms, exclusive" },
+                    { "name": "before", "in": "query", "schema": { "type": "string" }, "description": "the `next` cursor of the previous page" },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } }
+                ],
+                "responses": { "200": { "description": "events and a `next` cursor" }, "401": err } } }
+        }
+    }))
+}
