@@ -138,6 +138,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = crate::http::router(self.state.clone());
+        crate::maintenance::spawn(self.state.clone());
         tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_url, "ssogate listening");
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)

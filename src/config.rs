@@ -89,6 +89,8 @@ pub struct LoginConfig {
     pub max_clock_skew_secs: u32,
     /// At most this many SAML responses verified at once (CPU-bound, on the blocking pool).
     pub max_concurrent_saml_verifications: u32,
+    /// How often IdP metadata configured by URL is refetched, seconds (at least 60).
+    pub metadata_refresh_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -147,6 +149,7 @@ impl Default for LoginConfig {
             rate_limit_burst: 30,
             max_clock_skew_secs: 120,
             max_concurrent_saml_verifications: 4,
+            metadata_refresh_secs: 3600,
         }
     }
 }

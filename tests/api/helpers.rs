@@ -118,6 +118,8 @@ pub struct TestApp {
     #[allow(dead_code)]
     pub master_key: MasterKey,
     #[allow(dead_code)]
+    pub state: ssogate::app::AppState,
+    #[allow(dead_code)]
     pub db: TestDb,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -142,8 +144,9 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> TestApp 
     tweak(&mut config);
     let app = App::build(config).await.expect("the app builds");
     let address = format!("http://{}", app.local_addr());
-    let store = app.state().store.clone();
-    let master_key = app.state().master_key.clone();
+    let state = app.state().clone();
+    let store = state.store.clone();
+    let master_key = state.master_key.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = app
@@ -157,6 +160,7 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> TestApp 
         client: new_client(),
         store,
         master_key,
+        state,
         db,
         shutdown: Some(tx),
     }

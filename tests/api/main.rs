@@ -9,5 +9,6 @@ mod cli;
 mod health;
 mod keycloak_metadata;
 mod management_api;
+mod metadata_refresh;
 mod provisioning;
 mod store_conformance;

@@ -1,0 +1,125 @@
+//! Background upkeep while `serve` runs: IdP metadata refresh (URL-configured SAML
+//! connectors, so an IdP's key rollover does not break sign-ins) and purging of expired
+//! rows (pending logins, sessions, the SAML replay cache).
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::connectors::saml::metadata::fetch_idp_metadata;
+use crate::connectors::settings::ConnectorSettings;
+use crate::store::audit::{self, NewAuditEvent};
+use crate::store::connectors as connector_store;
+use crate::store::{now_ms, pending_logins, sessions, StoreError};
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RefreshReport {
+    pub updated: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+/// Refetches the metadata of every enabled SAML connector configured with a URL. A fetch
+/// or parse failure keeps the last good metadata (logged, never breaks sign-ins); a
+/// change is saved and audited.
+pub async fn refresh_saml_metadata(state: &AppState) -> Result<RefreshReport, StoreError> {
+    let mut report = RefreshReport::default();
+    let all = {
+        let mut conn = state.store.read().await?;
+        connector_store::list(&mut conn).await?
+    };
+    for mut rec in all.into_iter().filter(|c| c.kind == "saml" && c.enabled) {
+        let Ok(mut settings) = serde_json::from_value::<ConnectorSettings>(rec.config.clone())
+        else {
+            continue;
+        };
+        let Some(saml) = settings.saml.as_mut() else {
+            continue;
+        };
+        let Some(url) = saml.idp_metadata_url.clone() else {
+            continue;
+        };
+        let (xml, md) = match fetch_idp_metadata(&state.http, &url).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(connector = %rec.id, error = %e, "IdP metadata refresh failed; keeping the last good metadata");
+                report.failed.push(rec.id.clone());
+                continue;
+            }
+        };
+        let Some(sso) = md.sso_url_redirect.clone() else {
+            tracing::warn!(connector = %rec.id, "refreshed IdP metadata has no HTTP-Redirect SSO endpoint; keeping the last good metadata");
+            report.failed.push(rec.id.clone());
+            continue;
+        };
+        if saml.idp_signing_certificates == md.signing_certificates
+            && saml.idp_sso_url == sso
+            && saml.idp_entity_id == md.entity_id
+        {
+            report.unchanged.push(rec.id.clone());
+            continue;
+        }
+        let before = json!({ "entity_id": saml.idp_entity_id, "sso_url": saml.idp_sso_url, "certificates": saml.idp_signing_certificates.len() });
+        saml.idp_metadata_xml = xml;
+        saml.idp_entity_id = md.entity_id.clone();
+        saml.idp_sso_url = sso;
+        saml.idp_signing_certificates = md.signing_certificates.clone();
+        let after = json!({ "entity_id": saml.idp_entity_id, "sso_url": saml.idp_sso_url, "certificates": saml.idp_signing_certificates.len() });
+        rec.config =
+            serde_json::to_value(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = state.store.begin().await?;
+        connector_store::upsert(&mut tx, &rec).await?;
+        audit::record(
+            &mut tx,
+            &NewAuditEvent {
+                kind: "connector.metadata_refreshed".into(),
+                actor: Some("system".into()),
+                connector_id: Some(rec.id.clone()),
+                data: json!({ "url": url, "before": before, "after": after }),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        report.updated.push(rec.id.clone());
+    }
+    Ok(report)
+}
+
+/// Deletes expired pending logins and sessions.
+pub async fn purge_expired(state: &AppState) -> Result<(u64, u64), StoreError> {
+    let mut conn = state.store.write().await?;
+    let pending = pending_logins::purge_expired(&mut conn, now_ms()).await?;
+    let sessions = sessions::delete_expired(&mut conn).await?;
+    Ok((pending, sessions))
+}
+
+/// Runs the upkeep on its schedule until the process ends.
+pub fn spawn(state: AppState) {
+    let refresh_every = Duration::from_secs(state.config.login.metadata_refresh_secs.max(60));
+    let s = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(refresh_every);
+        tick.tick().await; // the first tick is immediate; metadata was fetched at apply time
+        loop {
+            tick.tick().await;
+            if let Err(e) = refresh_saml_metadata(&s).await {
+                tracing::warn!(error = %e, "IdP metadata refresh failed");
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match purge_expired(&state).await {
+                Ok((p, s)) if p + s > 0 => {
+                    tracing::debug!(pending = p, sessions = s, "purged expired rows")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+            }
+        }
+    });
+}
