@@ -31,7 +31,7 @@ use serde_json::json;
 use crate::connectors::saml::keys::SpKeyPair;
 use crate::connectors::saml::metadata::{fetch_idp_metadata, parse_idp_metadata};
 use crate::connectors::settings::{
-    AttributeMapping, ConnectorSettings, OidcSettings, ProfileSync, SamlSettings,
+    AttributeMapping, ConnectorSettings, OidcSettings, ProfileSync, RoleMapping, SamlSettings,
 };
 use crate::connectors::{valid_connector_id, ConnectorKind};
 use crate::email::normalize_domain;
@@ -80,6 +80,9 @@ pub struct ConnectorSpec {
     pub profile_sync: ProfileSync,
     pub saml: Option<SamlSpec>,
     pub oidc: Option<OidcSpec>,
+    /// Group/claim → organization-role mapping rules.
+    #[serde(default)]
+    pub role_mappings: Vec<RoleMapping>,
 }
 
 fn yes() -> bool {
@@ -262,12 +265,15 @@ pub async fn prepare_connector(
         Some(rec) => ConnectorSecrets::open(rec, ctx.master_key)?,
         None => ConnectorSecrets::default(),
     };
+    validate_mappings(&spec.role_mappings)
+        .map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?;
     let mut settings = ConnectorSettings {
         create_accounts: spec.create_accounts,
         route_domains: spec.route_domains,
         profile_sync: spec.profile_sync,
         saml: None,
         oidc: None,
+        role_mappings: spec.role_mappings.clone(),
     };
     match kind {
         ConnectorKind::Saml => {
@@ -439,6 +445,66 @@ pub async fn prepare_connector(
     })
 }
 
+/// Checks mapping rules that need no database: ids, exactly one matcher, valid regexes.
+pub fn validate_mappings(rules: &[RoleMapping]) -> Result<(), String> {
+    let mut ids = std::collections::HashSet::new();
+    for r in rules {
+        if r.id.trim().is_empty() || !ids.insert(r.id.as_str()) {
+            return Err(format!(
+                "role mapping ids must be non-empty and unique ({:?})",
+                r.id
+            ));
+        }
+        match (&r.value, &r.pattern) {
+            (Some(_), None) => {}
+            (None, Some(p)) => {
+                crate::signin::compile_pattern(p)
+                    .map_err(|e| format!("role mapping {:?}: pattern: {e}", r.id))?;
+            }
+            _ => {
+                return Err(format!(
+                    "role mapping {:?}: give exactly one of value and pattern",
+                    r.id
+                ))
+            }
+        }
+        if r.claim.trim().is_empty() || r.organization.trim().is_empty() || r.role.trim().is_empty()
+        {
+            return Err(format!(
+                "role mapping {:?}: claim, organization and role are required",
+                r.id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Mapping rules must name an existing organization and a role of the template.
+pub async fn check_mapping_targets(
+    conn: &mut crate::store::AnyConnection,
+    connector_id: &str,
+    rules: &[RoleMapping],
+) -> Result<(), ApplyError> {
+    for r in rules {
+        if org_store::get_by_name(conn, &r.organization)
+            .await?
+            .is_none()
+        {
+            return Err(ApplyError::Invalid(format!(
+                "connector {connector_id:?}: role mapping {:?}: organization {:?} does not exist",
+                r.id, r.organization
+            )));
+        }
+        if org_store::role_by_name(conn, &r.role).await?.is_none() {
+            return Err(ApplyError::Invalid(format!(
+                "connector {connector_id:?}: role mapping {:?}: role {:?} is not a role of the organization template",
+                r.id, r.role
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Applies `file`: reads what it needs, then writes everything in one transaction.
 pub async fn apply(file: &ApplyFile, ctx: &ApplyContext<'_>) -> Result<ApplyReport, ApplyError> {
     let mut report = ApplyReport::default();
@@ -505,6 +571,9 @@ pub async fn apply(file: &ApplyFile, ctx: &ApplyContext<'_>) -> Result<ApplyRepo
         report
             .lines
             .push(format!("organization {}: applied", o.name));
+    }
+    for spec in &file.connectors {
+        check_mapping_targets(&mut tx, &spec.id, &spec.role_mappings).await?;
     }
     audit::record(
         &mut tx,

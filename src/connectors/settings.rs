@@ -33,6 +33,9 @@ pub struct ConnectorSettings {
     pub saml: Option<SamlSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OidcSettings>,
+    /// Group/claim → organization-role mapping rules, evaluated on every sign-in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub role_mappings: Vec<RoleMapping>,
 }
 
 impl Default for ConnectorSettings {
@@ -43,8 +46,45 @@ impl Default for ConnectorSettings {
             profile_sync: ProfileSync::default(),
             saml: None,
             oidc: None,
+            role_mappings: Vec::new(),
         }
     }
+}
+
+/// `grant` only adds; `sync` also revokes, on every sign-in, the grants THIS rule made
+/// earlier that the IdP no longer asserts (never grants from any other source).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MappingMode {
+    #[default]
+    Grant,
+    Sync,
+}
+
+/// "IdP group `engineering` → role `developer` in organization X".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMapping {
+    /// A stable name for the rule: the grants it makes carry it.
+    pub id: String,
+    /// The claim / attribute to look at (`groups` by default: the mapped groups).
+    #[serde(default = "default_claim")]
+    pub claim: String,
+    /// Exact value to match…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// …or a regular expression that must match a whole value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// Organization name and role name (from the organization template).
+    pub organization: String,
+    pub role: String,
+    #[serde(default)]
+    pub mode: MappingMode,
+}
+
+fn default_claim() -> String {
+    "groups".into()
 }
 
 /// Where profile fields come from (attribute names for SAML, claim names for OIDC).

@@ -8,7 +8,7 @@ use crate::connectors::ExternalProfile;
 use crate::email::Email;
 use crate::signin::{ConnectorFacts, Decision, Outcome};
 use crate::store::audit::{self, NewAuditEvent};
-use crate::store::organizations::{self as orgs, RoleGrant};
+use crate::store::organizations::{self as orgs, GrantSource, RoleGrant};
 use crate::store::users::{self, Profile};
 use crate::store::{identities, now_ms, AnyConnection, StoreError};
 
@@ -233,6 +233,64 @@ pub async fn apply_decision(
                 )
                 .await?;
             }
+        }
+    }
+
+    // Role mapping: grants carry their rule; a sync rule revokes only its own grants.
+    for g in &d.mapping_grants {
+        if orgs::ensure_membership(conn, &g.organization_id, &user_id).await? {
+            event(
+                conn,
+                ctx,
+                "organization.joined",
+                &user_id,
+                &c.id,
+                Some(&g.organization_id),
+                json!({ "organization": g.organization_name, "rule": { "rule": "mapping", "mapping": g.rule } }),
+            )
+            .await?;
+        }
+        let grant = RoleGrant {
+            organization_id: g.organization_id.clone(),
+            user_id: user_id.clone(),
+            role_id: g.role_id.clone(),
+            source: GrantSource::Mapping,
+            connector_id: Some(c.id.clone()),
+            mapping_rule: Some(g.rule.clone()),
+        };
+        if orgs::grant_role(conn, &grant).await? {
+            event(
+                conn,
+                ctx,
+                "role.granted",
+                &user_id,
+                &c.id,
+                Some(&g.organization_id),
+                json!({ "role_id": g.role_id, "role": g.role_name, "source": "mapping", "mapping": g.rule, "matched": g.matched }),
+            )
+            .await?;
+        }
+    }
+    for r in &d.mapping_revokes {
+        let grant = RoleGrant {
+            organization_id: r.organization_id.clone(),
+            user_id: user_id.clone(),
+            role_id: r.role_id.clone(),
+            source: GrantSource::Mapping,
+            connector_id: Some(c.id.clone()),
+            mapping_rule: Some(r.rule.clone()),
+        };
+        if orgs::revoke_grant(conn, &grant).await? {
+            event(
+                conn,
+                ctx,
+                "role.revoked",
+                &user_id,
+                &c.id,
+                Some(&r.organization_id),
+                json!({ "role_id": r.role_id, "role": r.role_name, "source": "mapping", "mapping": r.rule }),
+            )
+            .await?;
         }
     }
 

@@ -2,7 +2,9 @@
 
 use crate::connectors::settings::ConnectorSettings;
 use crate::connectors::{ConnectorKind, ExternalProfile};
-use crate::signin::{ConnectorFacts, Facts, OrgFacts, ProfileFields, UserFacts};
+use crate::signin::{
+    ConnectorFacts, Facts, GrantFact, OrgFacts, ProfileFields, ResolvedMapping, UserFacts,
+};
 use crate::store::connectors::{self as connector_store, ConnectorRecord};
 use crate::store::organizations::{self as orgs, Organization};
 use crate::store::users::User;
@@ -20,7 +22,40 @@ pub fn connector_facts(rec: &ConnectorRecord) -> Result<ConnectorFacts, StoreErr
         profile_sync: settings.profile_sync,
         claimed_domains: rec.domains.clone(),
         trusts_verified_email: false,
+        mappings: Vec::new(),
     })
+}
+
+/// The connector's role mapping rules with organization and role names resolved to ids.
+/// A rule whose organization or role no longer exists is skipped (and logged).
+pub async fn resolve_mappings(
+    conn: &mut AnyConnection,
+    rec: &ConnectorRecord,
+) -> Result<Vec<ResolvedMapping>, StoreError> {
+    let settings: ConnectorSettings = serde_json::from_value(rec.config.clone())
+        .map_err(|e| StoreError::Corrupt(format!("connector {} settings: {e}", rec.id)))?;
+    let mut out = Vec::new();
+    for m in settings.role_mappings {
+        let (Some(org), Some(role)) = (
+            orgs::get_by_name(conn, &m.organization).await?,
+            orgs::role_by_name(conn, &m.role).await?,
+        ) else {
+            tracing::warn!(connector = %rec.id, rule = %m.id, "role mapping names a missing organization or role; skipped");
+            continue;
+        };
+        out.push(ResolvedMapping {
+            rule: m.id,
+            claim: m.claim,
+            value: m.value,
+            pattern: m.pattern,
+            organization_id: org.id,
+            organization_name: org.name,
+            role_id: role.id,
+            role_name: role.name,
+            mode: m.mode,
+        });
+    }
+    Ok(out)
 }
 
 async fn user_facts(conn: &mut AnyConnection, u: User) -> Result<UserFacts, StoreError> {
@@ -39,7 +74,13 @@ async fn user_facts(conn: &mut AnyConnection, u: User) -> Result<UserFacts, Stor
         },
         grants: grants
             .into_iter()
-            .map(|g| (g.organization_id, g.role_id, g.source, g.connector_id))
+            .map(|g| GrantFact {
+                organization_id: g.organization_id,
+                role_id: g.role_id,
+                source: g.source,
+                connector_id: g.connector_id,
+                mapping_rule: g.mapping_rule,
+            })
             .collect(),
         memberships,
     })

@@ -11,7 +11,7 @@ mod apply;
 mod facts;
 
 pub use apply::apply_decision;
-pub use facts::{connector_facts, load_facts};
+pub use facts::{connector_facts, load_facts, resolve_mappings};
 
 use serde_json::Value;
 
@@ -53,9 +53,10 @@ pub async fn provision_sign_in(
     profile: &ExternalProfile,
     ctx: &AuditContext,
 ) -> Result<Provisioned, ProvisionError> {
-    let cfacts = connector_facts(connector)?;
+    let mut cfacts = connector_facts(connector)?;
     for attempt in 0..MAX_ATTEMPTS {
         let mut tx = store.begin().await?;
+        cfacts.mappings = resolve_mappings(&mut tx, connector).await?;
         let facts = load_facts(&mut tx, &cfacts, profile).await?;
         let decision = decide(&cfacts, profile, &facts);
         if let Some(reason) = decision.refused() {

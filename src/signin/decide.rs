@@ -23,6 +23,7 @@ use crate::email::{domain_matches, Email};
 use crate::store::organizations::GrantSource;
 
 use super::facts::{ConnectorFacts, Facts, OrgFacts, UserFacts};
+use super::mapping::{evaluate_mappings, MappedGrant, MappedRevoke};
 use super::sync::{diff_fields, FieldChange, ProfileFields, SyncConflict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -133,6 +134,9 @@ pub struct Decision {
     /// Offered values that were not applied, and why (audited, never an error page).
     pub conflicts: Vec<SyncConflict>,
     pub joins: Vec<Join>,
+    /// Role mapping: grants to add and (sync mode) grants of the rule to revoke.
+    pub mapping_grants: Vec<MappedGrant>,
+    pub mapping_revokes: Vec<MappedRevoke>,
     /// The rules applied, in order (dry runs and audit events show it).
     pub trace: Vec<String>,
 }
@@ -147,6 +151,8 @@ impl Decision {
             email_change: None,
             conflicts: Vec::new(),
             joins: Vec::new(),
+            mapping_grants: Vec::new(),
+            mapping_revokes: Vec::new(),
             trace: Vec::new(),
         }
     }
@@ -210,11 +216,11 @@ fn plan_joins(
             .iter()
             .filter(|role| {
                 user.is_none_or(|u| {
-                    !u.grants.iter().any(|(o, r, s, conn)| {
-                        o == &org.id
-                            && r == *role
-                            && *s == source
-                            && conn.as_deref() == Some(c.id.as_str())
+                    !u.grants.iter().any(|g| {
+                        g.organization_id == org.id
+                            && &g.role_id == *role
+                            && g.source == source
+                            && g.connector_id.as_deref() == Some(c.id.as_str())
                     })
                 })
             })
@@ -276,7 +282,24 @@ fn plan_email_sync(
     });
 }
 
+/// The decision for one sign-in: the account rules, then role mapping (every sign-in).
 pub fn decide(c: &ConnectorFacts, profile: &ExternalProfile, facts: &Facts) -> Decision {
+    let mut d = decide_account(c, profile, facts);
+    let user = match &d.outcome {
+        Outcome::Refuse { .. } => return d,
+        Outcome::Create => None,
+        Outcome::SignIn { .. } => facts.linked_user.as_ref(),
+        Outcome::Link { .. } => facts.user_with_email.as_ref(),
+    };
+    let joining: Vec<String> = d.joins.iter().map(|j| j.organization_id.clone()).collect();
+    let (grants, revokes, trace) = evaluate_mappings(c, profile, user, &joining);
+    d.mapping_grants = grants;
+    d.mapping_revokes = revokes;
+    d.trace.extend(trace);
+    d
+}
+
+fn decide_account(c: &ConnectorFacts, profile: &ExternalProfile, facts: &Facts) -> Decision {
     let mut trace: Vec<String> = Vec::new();
     if profile.subject.trim().is_empty() {
         return Decision::refuse(

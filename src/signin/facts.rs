@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::connectors::settings::ProfileSync;
+use crate::connectors::settings::{MappingMode, ProfileSync};
 use crate::connectors::ConnectorKind;
 use crate::store::organizations::GrantSource;
 
@@ -21,6 +21,31 @@ pub struct ConnectorFacts {
     /// Social: the provider is on the allow-list of providers whose email-verified flag
     /// is trustworthy (Google; GitHub's verified primary email).
     pub trusts_verified_email: bool,
+    /// Role mapping rules with their organization and role resolved.
+    pub mappings: Vec<ResolvedMapping>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResolvedMapping {
+    pub rule: String,
+    pub claim: String,
+    pub value: Option<String>,
+    pub pattern: Option<String>,
+    pub organization_id: String,
+    pub organization_name: String,
+    pub role_id: String,
+    pub role_name: String,
+    pub mode: MappingMode,
+}
+
+/// One role grant the user holds, with its provenance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GrantFact {
+    pub organization_id: String,
+    pub role_id: String,
+    pub source: GrantSource,
+    pub connector_id: Option<String>,
+    pub mapping_rule: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,8 +55,7 @@ pub struct UserFacts {
     pub email: Option<String>,
     pub email_verified: bool,
     pub profile: ProfileFields,
-    /// The user's grants: (organization, role, source, connector).
-    pub grants: Vec<(String, String, GrantSource, Option<String>)>,
+    pub grants: Vec<GrantFact>,
     pub memberships: Vec<String>,
 }
 

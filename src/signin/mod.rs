@@ -6,12 +6,14 @@
 
 mod decide;
 mod facts;
+mod mapping;
 mod sync;
 
 pub use decide::{
     decide, profile_email, Decision, EmailChange, Join, JoinRule, Outcome, RefuseReason,
 };
-pub use facts::{ConnectorFacts, Facts, OrgFacts, UserFacts};
+pub use facts::{ConnectorFacts, Facts, GrantFact, OrgFacts, ResolvedMapping, UserFacts};
+pub use mapping::{compile_pattern, MappedGrant, MappedRevoke};
 pub use sync::{FieldChange, ProfileFields, SyncConflict};
 
 #[cfg(test)]

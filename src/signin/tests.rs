@@ -2,7 +2,7 @@
 
 use super::decide::{EmailChange, JoinRule};
 use super::*;
-use crate::connectors::settings::ProfileSync;
+use crate::connectors::settings::{MappingMode, ProfileSync};
 use crate::connectors::{ConnectorKind, ExternalProfile};
 use crate::store::organizations::GrantSource;
 
@@ -18,6 +18,7 @@ fn connector(kind: ConnectorKind) -> ConnectorFacts {
             vec![]
         },
         trusts_verified_email: kind == ConnectorKind::Social,
+        mappings: vec![],
     }
 }
 
@@ -48,6 +49,22 @@ fn user(id: &str, email: &str) -> UserFacts {
         },
         grants: vec![],
         memberships: vec![],
+    }
+}
+
+fn grant(
+    org: &str,
+    role: &str,
+    source: GrantSource,
+    connector: Option<&str>,
+    rule: Option<&str>,
+) -> GrantFact {
+    GrantFact {
+        organization_id: org.into(),
+        role_id: role.into(),
+        source,
+        connector_id: connector.map(str::to_string),
+        mapping_rule: rule.map(str::to_string),
     }
 }
 
@@ -216,13 +233,8 @@ fn sso_row5_first_sso_sign_in_of_an_existing_member_adds_only_missing_grants() {
     let mut u = user("u1", "alice@acme.test");
     u.memberships = vec!["o1".into()];
     u.grants = vec![
-        (
-            "o1".into(),
-            "member".into(),
-            GrantSource::JitSso,
-            Some("acme-sso".into()),
-        ),
-        ("o1".into(), "dev".into(), GrantSource::Api, None),
+        grant("o1", "member", GrantSource::JitSso, Some("acme-sso"), None),
+        grant("o1", "dev", GrantSource::Api, None, None),
     ];
     let f = Facts {
         user_with_email: Some(u),
@@ -620,4 +632,171 @@ fn every_decision_carries_its_trace() {
         "{:?}",
         d.trace
     );
+}
+
+// ---- Role mapping ----
+
+fn mapping(
+    rule: &str,
+    value: Option<&str>,
+    pattern: Option<&str>,
+    mode: MappingMode,
+) -> ResolvedMapping {
+    ResolvedMapping {
+        rule: rule.into(),
+        claim: "groups".into(),
+        value: value.map(str::to_string),
+        pattern: pattern.map(str::to_string),
+        organization_id: "o1".into(),
+        organization_name: "Org o1".into(),
+        role_id: "developer".into(),
+        role_name: "developer".into(),
+        mode,
+    }
+}
+
+fn with_groups(groups: &[&str]) -> ExternalProfile {
+    let mut p = profile(Some("alice@acme.test"), true);
+    p.groups = groups.iter().map(|g| g.to_string()).collect();
+    p
+}
+
+#[test]
+fn mapping_grants_on_a_match_and_records_the_rule() {
+    let mut c = connector(ConnectorKind::Saml);
+    c.mappings = vec![mapping(
+        "eng",
+        Some("engineering"),
+        None,
+        MappingMode::Grant,
+    )];
+    let d = decide(&c, &with_groups(&["sales", "engineering"]), &facts());
+    assert_eq!(d.outcome, Outcome::Create);
+    assert_eq!(d.mapping_grants.len(), 1);
+    assert_eq!(
+        (
+            d.mapping_grants[0].rule.as_str(),
+            d.mapping_grants[0].matched.as_str()
+        ),
+        ("eng", "engineering")
+    );
+    assert!(d.mapping_grants[0].new_membership);
+    let d = decide(&c, &with_groups(&["sales"]), &facts());
+    assert!(d.mapping_grants.is_empty());
+}
+
+#[test]
+fn mapping_patterns_match_whole_values() {
+    let mut c = connector(ConnectorKind::Oidc);
+    c.mappings = vec![mapping("eng", None, Some("eng-.*"), MappingMode::Grant)];
+    assert_eq!(
+        decide(&c, &with_groups(&["eng-backend"]), &facts())
+            .mapping_grants
+            .len(),
+        1
+    );
+    assert!(
+        decide(&c, &with_groups(&["xeng-backend"]), &facts())
+            .mapping_grants
+            .is_empty(),
+        "anchored at the start"
+    );
+    assert!(decide(&c, &with_groups(&["eng"]), &facts())
+        .mapping_grants
+        .is_empty());
+}
+
+#[test]
+fn sync_mapping_revokes_only_its_own_grant() {
+    let mut c = connector(ConnectorKind::Saml);
+    c.mappings = vec![mapping("eng", Some("engineering"), None, MappingMode::Sync)];
+    let mut u = user("u1", "alice@acme.test");
+    u.memberships = vec!["o1".into()];
+    u.grants = vec![
+        grant(
+            "o1",
+            "developer",
+            GrantSource::Mapping,
+            Some("acme-sso"),
+            Some("eng"),
+        ),
+        grant("o1", "developer", GrantSource::Api, None, None),
+        grant(
+            "o1",
+            "developer",
+            GrantSource::Mapping,
+            Some("acme-sso"),
+            Some("other-rule"),
+        ),
+    ];
+    let d = decide(
+        &c,
+        &with_groups(&[]),
+        &Facts {
+            linked_user: Some(u.clone()),
+            ..facts()
+        },
+    );
+    assert_eq!(
+        d.outcome,
+        Outcome::SignIn {
+            user_id: "u1".into()
+        }
+    );
+    assert_eq!(d.mapping_revokes.len(), 1);
+    assert_eq!(d.mapping_revokes[0].rule, "eng");
+    // Still asserted: nothing to do.
+    let d = decide(
+        &c,
+        &with_groups(&["engineering"]),
+        &Facts {
+            linked_user: Some(u),
+            ..facts()
+        },
+    );
+    assert!(d.mapping_grants.is_empty() && d.mapping_revokes.is_empty());
+}
+
+#[test]
+fn grant_mapping_never_revokes() {
+    let mut c = connector(ConnectorKind::Saml);
+    c.mappings = vec![mapping(
+        "eng",
+        Some("engineering"),
+        None,
+        MappingMode::Grant,
+    )];
+    let mut u = user("u1", "alice@acme.test");
+    u.grants = vec![grant(
+        "o1",
+        "developer",
+        GrantSource::Mapping,
+        Some("acme-sso"),
+        Some("eng"),
+    )];
+    let d = decide(
+        &c,
+        &with_groups(&[]),
+        &Facts {
+            linked_user: Some(u),
+            ..facts()
+        },
+    );
+    assert!(d.mapping_revokes.is_empty());
+    assert!(d.trace.iter().any(|t| t.contains("never revokes")));
+}
+
+#[test]
+fn refused_sign_ins_map_nothing() {
+    let mut c = connector(ConnectorKind::Saml);
+    c.create_accounts = false;
+    c.mappings = vec![mapping(
+        "eng",
+        Some("engineering"),
+        None,
+        MappingMode::Grant,
+    )];
+    let d = decide(&c, &with_groups(&["engineering"]), &facts());
+    assert_eq!(d.refused(), Some(RefuseReason::AccountNotProvisioned));
+    assert!(d.mapping_grants.is_empty());
 }

@@ -174,6 +174,8 @@ async fn a_failure_mid_transaction_leaves_nothing(db: Db) {
             source: GrantSource::JitSso,
             connector_id: "acme".into(),
         }],
+        mapping_grants: vec![],
+        mapping_revokes: vec![],
         trace: vec![],
     };
     let mut tx = s.store.begin().await.expect("begin");

@@ -83,6 +83,9 @@ pub async fn put(
         .await
         .map_err(|e| AppError::bad_request("connector_invalid", e.to_string()))?;
     let mut tx = state.store.begin().await?;
+    crate::apply::check_mapping_targets(&mut tx, &id, &spec.role_mappings)
+        .await
+        .map_err(|e| AppError::bad_request("connector_invalid", e.to_string()))?;
     let created = store::upsert(&mut tx, &rec).await?;
     audit::record(
         &mut tx,
