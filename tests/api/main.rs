@@ -8,4 +8,7 @@ mod apply;
 mod cli;
 mod health;
 mod keycloak_metadata;
+mod oidc_keycloak;
+mod oidc_mock;
+mod oidc_rp;
 mod store_conformance;
