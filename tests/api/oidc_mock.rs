@@ -56,9 +56,12 @@ pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// Computes a JWS signature over the signing input.
+pub type SignFn<'a> = &'a dyn Fn(&[u8]) -> Vec<u8>;
+
 /// A compact JWS: `header.payload.signature`, the signature computed by `sign` over the
 /// signing input (`None` → empty signature, as with `alg: none`).
-pub fn jws(header: &Value, claims: &Value, sign: Option<&dyn Fn(&[u8]) -> Vec<u8>>) -> String {
+pub fn jws(header: &Value, claims: &Value, sign: Option<SignFn>) -> String {
     let input = format!(
         "{}.{}",
         b64url(header.to_string().as_bytes()),

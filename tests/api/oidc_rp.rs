@@ -673,3 +673,58 @@ async fn rotated_key_is_accepted_after_one_refetch() {
     assert_eq!(op.jwks_fetches(), 3);
     assert_eq!(op.discovery_fetches(), 1);
 }
+
+#[tokio::test]
+async fn odd_tokens_are_refused_without_panicking() {
+    let op = MockOp::start().await;
+    let ec = TestKey::ec_p256("mock-ec-1");
+    op.publish(&ec);
+    let providers = cache();
+    let rp = op.rp();
+    start(&rp, &providers).await.expect("discovery");
+    let good = op.claims("n");
+    let mut cases: Vec<String> = Vec::new();
+    // Bad signatures of every length, for RSA and EC keys.
+    for len in [0usize, 1, 63, 64, 65, 255, 256, 257, 4096] {
+        let sig = vec![0x41u8; len];
+        cases.push(jws(&op.key.header(), &good, Some(&|_: &[u8]| sig.clone())));
+        cases.push(jws(&ec.header(), &good, Some(&|_: &[u8]| sig.clone())));
+    }
+    // Claims of the wrong shape, validly signed.
+    for (claim, value) in [
+        ("exp", json!(1e300)),
+        ("exp", json!(-1e300)),
+        ("exp", json!(1.5)),
+        ("exp", json!("tomorrow")),
+        ("iat", json!(i64::MAX)),
+        ("iat", json!(u64::MAX)),
+        ("aud", json!(42)),
+        ("aud", json!([])),
+        ("iss", Value::Null),
+        ("sub", json!({"id": 1})),
+        ("nonce", json!(["n"])),
+        ("azp", json!(false)),
+        ("at_hash", json!(12)),
+        ("email_verified", json!({"x": 1})),
+    ] {
+        let mut c = good.clone();
+        c[claim] = value;
+        cases.push(op.key.token(&c));
+    }
+    // Headers of the wrong shape.
+    for header in [
+        json!({"alg": 256, "kid": op.key.kid}),
+        json!({"alg": ["RS256"]}),
+        json!({"alg": "RS256", "kid": op.key.kid, "crit": ["exp"]}),
+        json!({"alg": "RS256", "kid": op.key.kid, "typ": "at+jwt"}),
+        json!({"alg": "RS256", "kid": op.key.kid, "cty": "JWT"}),
+        json!({"alg": "RSA-OAEP", "enc": "A128GCM"}),
+    ] {
+        let k = op.key.clone();
+        cases.push(jws(&header, &good, Some(&move |d: &[u8]| k.sign(d))));
+    }
+    for token in cases {
+        let r = verify_id_token(&rp, &providers, &token, "n", Some("at")).await;
+        assert!(r.is_err(), "accepted: {token:.80}");
+    }
+}

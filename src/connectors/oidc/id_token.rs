@@ -278,3 +278,74 @@ pub(crate) async fn verify_with_provider(
         algorithm: header.alg,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(algs: &[&str]) -> Vec<String> {
+        algs.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn algorithm_allow_list() {
+        let default = list(&["RS256", "ES256", "PS256", "EdDSA"]);
+        assert_eq!(
+            allowed_algorithm(&default, "RS256", true),
+            Ok(CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256)
+        );
+        for refused in [
+            "none", "None", "NONE", "HS256", "RS384", "rs256", "", "XS999",
+        ] {
+            assert_eq!(
+                allowed_algorithm(&default, refused, true),
+                Err(OidcError::AlgorithmNotAllowed),
+                "{refused}"
+            );
+        }
+        // Listing them changes nothing for `none` and unknown names.
+        let reckless = list(&["none", "NONE", "XS999", "HS256"]);
+        for refused in ["none", "NONE", "XS999"] {
+            assert_eq!(
+                allowed_algorithm(&reckless, refused, true),
+                Err(OidcError::AlgorithmNotAllowed),
+                "{refused}"
+            );
+        }
+        // HS* needs the listing and a client secret.
+        assert!(allowed_algorithm(&reckless, "HS256", true).is_ok());
+        assert_eq!(
+            allowed_algorithm(&reckless, "HS256", false),
+            Err(OidcError::AlgorithmNotAllowed)
+        );
+    }
+
+    #[test]
+    fn split_refuses_what_is_not_a_compact_jws() {
+        let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"k"}"#);
+        let p = URL_SAFE_NO_PAD.encode(br#"{"sub":"s"}"#);
+        assert!(split(&format!("{h}.{p}.sig")).is_ok());
+        let no_alg = URL_SAFE_NO_PAD.encode(br#"{"kid":"k"}"#);
+        let num_kid = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":7}"#);
+        let array = URL_SAFE_NO_PAD.encode(b"[1]");
+        for bad in [
+            String::new(),
+            ".".into(),
+            "..".into(),
+            format!("{h}.{p}"),
+            format!("{h}.{p}.s.x.y"),
+            format!("{no_alg}.{p}.s"),
+            format!("{num_kid}.{p}.s"),
+            format!("{array}.{p}.s"),
+            format!("{h}.{array}.s"),
+            format!("{h}.%%%.s"),
+            format!("{h}.{}.s", "A".repeat(MAX_ID_TOKEN_LEN)),
+        ] {
+            assert_eq!(
+                split(&bad).unwrap_err(),
+                OidcError::IdTokenInvalid,
+                "{bad:.40}"
+            );
+        }
+    }
+}
