@@ -635,16 +635,18 @@ async fn rotated_key_is_accepted_after_one_refetch() {
     let providers = ProviderCache::with_config(
         http_client().expect("client"),
         ProviderCacheConfig {
-            jwks_refetch_cooldown: Duration::from_millis(500),
+            jwks_refetch_cooldown: Duration::from_secs(2),
             ..Default::default()
         },
     );
+    // Keys made up front: generating one can take long enough to outlast the cooldown.
+    let k2 = TestKey::rsa("mock-key-2");
+    let k3 = TestKey::rsa("mock-key-3");
     let rp = op.rp();
     sign_in(&op, &rp, &providers).await.expect("old key");
     assert_eq!(op.jwks_fetches(), 1);
 
     // The provider rotates: a new key appears in its JWKS and signs from now on.
-    let k2 = TestKey::rsa("mock-key-2");
     op.publish(&k2);
     let header = k2.header();
     on_custom_token(&op, header, move |d| k2.sign(d), |_| {});
@@ -659,14 +661,13 @@ async fn rotated_key_is_accepted_after_one_refetch() {
     assert_eq!(op.jwks_fetches(), 2);
 
     // Another rotation within the cooldown: refused, nothing fetched; after it: accepted.
-    let k3 = TestKey::rsa("mock-key-3");
     op.publish(&k3);
     let header = k3.header();
     let k3b = k3.clone();
     on_custom_token(&op, header, move |d| k3b.sign(d), |_| {});
     assert_refused(sign_in(&op, &rp, &providers).await, "oidc_unknown_kid");
     assert_eq!(op.jwks_fetches(), 2);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     sign_in(&op, &rp, &providers)
         .await
         .expect("after the cooldown");
