@@ -38,6 +38,12 @@ pub enum OidcError {
     Userinfo(String),
     #[error("the userinfo response is about another subject")]
     UserinfoSubjectMismatch,
+    #[error("the ID token says it was issued in the future")]
+    IssuedInFuture,
+    #[error("the sign-in response has no authorization code")]
+    CodeMissing,
+    #[error("the identity provider did not send the claim configured as the subject")]
+    SubjectMissing,
     #[error("the OIDC sign-in could not be processed")]
     Internal(String),
 }
@@ -63,6 +69,9 @@ impl OidcError {
             OidcError::AtHashMismatch => "oidc_at_hash_mismatch",
             OidcError::Userinfo(_) => "oidc_userinfo",
             OidcError::UserinfoSubjectMismatch => "oidc_userinfo_subject_mismatch",
+            OidcError::IssuedInFuture => "oidc_iat_in_future",
+            OidcError::CodeMissing => "oidc_code_missing",
+            OidcError::SubjectMissing => "oidc_subject_missing",
             OidcError::Internal(_) => "oidc_internal",
         }
     }

@@ -3,9 +3,28 @@
 //! The caller owns `state`: it stores the pending login under it and takes it back,
 //! single-use and bound to the browser, before calling [`finish`].
 
-use std::sync::Arc;
+use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClientAuthMethod,
+    CoreErrorResponseType, CoreGenderClaim, CoreIdToken, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreRevocableToken,
+    CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
+};
+use openidconnect::{
+    AccessToken, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EmptyAdditionalClaims, EndpointMaybeSet, EndpointNotSet, EndpointSet, ExtraTokenFields, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::claims::map_profile;
 use super::error::OidcError;
+use super::id_token::verify_with_provider;
 use crate::connectors::settings::OidcSettings;
 use crate::connectors::ExternalProfile;
 use crate::secrets::MasterKey;
@@ -59,21 +78,7 @@ impl OidcRp {
     }
 }
 
-/// Discovery documents and JWKS per issuer, shared by all requests. The JWKS is refetched
-/// when a token names an unknown `kid`, at most once per cooldown per issuer.
-pub struct ProviderCache {
-    http: reqwest::Client,
-}
-
-impl ProviderCache {
-    pub fn new(http: reqwest::Client) -> Arc<ProviderCache> {
-        Arc::new(ProviderCache { http })
-    }
-
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-}
+pub use super::provider::{Provider, ProviderCache, ProviderCacheConfig};
 
 /// What the caller stores in the pending login and passes back to [`finish`].
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -94,11 +99,162 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
 }
 
-pub async fn start(rp: &OidcRp, providers: &ProviderCache) -> Result<AuthStart, OidcError> {
-    let _ = (rp, providers);
-    Err(OidcError::Internal("not implemented yet".into()))
+/// The token response as openidconnect's HTTP code receives it, with the ID token kept as
+/// the raw string: openidconnect's own response type parses the ID token while decoding
+/// the body, so a token with an unknown `alg` or a malformed claim would surface as an
+/// undifferentiated "could not parse the token response". We parse it ourselves, later,
+/// to give each refusal its own reason code.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct RawIdTokenField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+impl ExtraTokenFields for RawIdTokenField {}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct RawTokenResponse(StandardTokenResponse<RawIdTokenField, CoreTokenType>);
+
+impl RawTokenResponse {
+    pub fn id_token(&self) -> Option<&str> {
+        self.0.extra_fields().id_token.as_deref()
+    }
 }
 
+impl OAuth2TokenResponse for RawTokenResponse {
+    type TokenType = CoreTokenType;
+    fn access_token(&self) -> &AccessToken {
+        self.0.access_token()
+    }
+    fn token_type(&self) -> &CoreTokenType {
+        self.0.token_type()
+    }
+    fn expires_in(&self) -> Option<Duration> {
+        self.0.expires_in()
+    }
+    fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.0.refresh_token()
+    }
+    fn scopes(&self) -> Option<&Vec<Scope>> {
+        self.0.scopes()
+    }
+}
+
+impl
+    TokenResponse<
+        EmptyAdditionalClaims,
+        CoreGenderClaim,
+        CoreJweContentEncryptionAlgorithm,
+        CoreJwsSigningAlgorithm,
+    > for RawTokenResponse
+{
+    /// Always `None`: see [`RawTokenResponse::id_token`] (the raw string) and
+    /// [`super::id_token`] for its verification.
+    fn id_token(&self) -> Option<&CoreIdToken> {
+        None
+    }
+}
+
+type RpClient = openidconnect::Client<
+    EmptyAdditionalClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    RawTokenResponse,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// client_secret_basic unless the provider supports only client_secret_post (OIDC
+/// Discovery: absent means client_secret_basic).
+fn client_auth_type(provider: &Provider) -> AuthType {
+    match provider.metadata.token_endpoint_auth_methods_supported() {
+        Some(methods)
+            if !methods.contains(&CoreClientAuthMethod::ClientSecretBasic)
+                && methods.contains(&CoreClientAuthMethod::ClientSecretPost) =>
+        {
+            AuthType::RequestBody
+        }
+        _ => AuthType::BasicAuth,
+    }
+}
+
+fn rp_client(rp: &OidcRp, provider: &Provider) -> Result<RpClient, OidcError> {
+    let redirect = RedirectUrl::new(rp.redirect_uri.clone())
+        .map_err(|e| OidcError::Internal(format!("redirect_uri {:?}: {e}", rp.redirect_uri)))?;
+    let secret = rp
+        .client_secret
+        .as_ref()
+        .filter(|s| !s.is_empty())
+        .map(|s| ClientSecret::new(s.clone()));
+    Ok(RpClient::from_provider_metadata(
+        provider.metadata.clone(),
+        ClientId::new(rp.settings.client_id.clone()),
+        secret,
+    )
+    .set_redirect_uri(redirect)
+    .set_auth_type(client_auth_type(provider)))
+}
+
+/// 256 bits from the OS RNG, base64url.
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The authorization URL of a code flow with PKCE S256, a fresh state and nonce.
+pub async fn start(rp: &OidcRp, providers: &ProviderCache) -> Result<AuthStart, OidcError> {
+    let provider = providers.provider(&rp.settings.issuer).await?;
+    let client = rp_client(rp, &provider)?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256_len(32);
+    let state = random_token();
+    let nonce = random_token();
+    let (state_for_url, nonce_for_url) = (state.clone(), nonce.clone());
+    let (url, _, _) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            move || CsrfToken::new(state_for_url),
+            move || Nonce::new(nonce_for_url),
+        )
+        // openidconnect always sends `openid` itself.
+        .add_scopes(
+            rp.settings
+                .scopes
+                .iter()
+                .filter(|s| s.as_str() != "openid" && !s.is_empty())
+                .map(|s| Scope::new(s.clone())),
+        )
+        .set_pkce_challenge(challenge)
+        .url();
+    Ok(AuthStart {
+        url: url.to_string(),
+        state,
+        nonce,
+        pkce_verifier: verifier.secret().clone(),
+    })
+}
+
+/// What a provider said, shortened and stripped of control characters: it is shown to
+/// people and written to the audit log.
+fn provider_text(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+/// Finishes a code flow. The caller has already taken back the pending login stored under
+/// `params.state` (single-use, bound to the browser) and passes its nonce and verifier.
+///
+/// Order: RFC 9207 `iss` first (a mix-up attacker's response, error or not, is refused as
+/// such), then the provider's error, the code exchange, the ID token, userinfo.
 pub async fn finish(
     rp: &OidcRp,
     providers: &ProviderCache,
@@ -106,6 +262,158 @@ pub async fn finish(
     nonce: &str,
     pkce_verifier: &str,
 ) -> Result<ExternalProfile, OidcError> {
-    let _ = (rp, providers, params, nonce, pkce_verifier);
-    Err(OidcError::Internal("not implemented yet".into()))
+    let provider = providers.provider(&rp.settings.issuer).await?;
+
+    // RFC 9207 section 2.4: compare by simple string comparison; require it when the
+    // provider advertises it (otherwise stripping it would defeat the check).
+    match params.iss.as_deref() {
+        Some(iss) if iss != rp.settings.issuer => return Err(OidcError::IssMismatch),
+        None if provider.sends_iss_parameter() => return Err(OidcError::IssMissing),
+        _ => {}
+    }
+
+    if let Some(error) = params.error.as_deref() {
+        let mut msg = provider_text(error);
+        if let Some(d) = params.error_description.as_deref() {
+            msg.push_str(": ");
+            msg.push_str(&provider_text(d));
+        }
+        return Err(OidcError::ProviderError(msg));
+    }
+
+    let code = params
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or(OidcError::CodeMissing)?;
+    if pkce_verifier.is_empty() {
+        return Err(OidcError::Internal(
+            "no PKCE verifier was stored for this sign-in".into(),
+        ));
+    }
+
+    let client = rp_client(rp, &provider)?;
+    let response = client
+        .exchange_code(AuthorizationCode::new(code.to_string()))
+        .map_err(|e| OidcError::Discovery(format!("no token endpoint: {e}")))?
+        .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
+        .request_async(providers.http())
+        .await
+        .map_err(token_error)?;
+
+    let raw_id_token = response.id_token().ok_or(OidcError::IdTokenInvalid)?;
+    let access_token = response.access_token().secret();
+    let id_token = verify_with_provider(
+        rp,
+        providers,
+        provider.clone(),
+        raw_id_token,
+        nonce,
+        Some(access_token),
+    )
+    .await?;
+
+    let userinfo = match provider.metadata.userinfo_endpoint() {
+        Some(url) => {
+            let claims = fetch_userinfo(providers.http(), url.as_str(), access_token).await?;
+            // OIDC Core 5.3.2: the sub of userinfo MUST exactly match the ID token's;
+            // otherwise the response must not be used (token substitution).
+            match claims.get("sub") {
+                Some(Value::String(s)) if *s == id_token.subject => {}
+                _ => return Err(OidcError::UserinfoSubjectMismatch),
+            }
+            Some(claims)
+        }
+        None => None,
+    };
+
+    map_profile(
+        &rp.connector_id,
+        &rp.settings.claims,
+        &id_token.subject,
+        &id_token.claims,
+        userinfo.as_ref(),
+    )
+}
+
+fn token_error<RE: std::error::Error + 'static>(
+    e: RequestTokenError<RE, StandardErrorResponse<CoreErrorResponseType>>,
+) -> OidcError {
+    OidcError::TokenExchange(match e {
+        RequestTokenError::ServerResponse(r) => {
+            let mut msg = provider_text(r.error().as_ref());
+            if let Some(d) = r.error_description() {
+                msg.push_str(": ");
+                msg.push_str(&provider_text(d));
+            }
+            msg
+        }
+        RequestTokenError::Request(e) => format!("request failed: {}", error_chain(&e)),
+        RequestTokenError::Parse(e, _) => format!("unreadable token response: {e}"),
+        RequestTokenError::Other(s) => provider_text(&s),
+    })
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+const MAX_USERINFO_BYTES: usize = 1024 * 1024;
+
+/// GET userinfo with the access token. A JSON object is required: signed or encrypted
+/// userinfo (`application/jwt`) is refused rather than used unverified.
+async fn fetch_userinfo(
+    http: &reqwest::Client,
+    url: &str,
+    access_token: &str,
+) -> Result<Map<String, Value>, OidcError> {
+    let mut resp = http
+        .get(url)
+        .bearer_auth(access_token)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| OidcError::Userinfo(format!("request failed: {}", error_chain(&e))))?;
+    if !resp.status().is_success() {
+        return Err(OidcError::Userinfo(format!(
+            "HTTP status {}",
+            resp.status()
+        )));
+    }
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !content_type.starts_with("application/json") {
+        return Err(OidcError::Userinfo(format!(
+            "unsupported content type {:?} (signed userinfo is not supported)",
+            provider_text(&content_type)
+        )));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| OidcError::Userinfo(format!("reading the response: {e}")))?
+    {
+        if body.len() + chunk.len() > MAX_USERINFO_BYTES {
+            return Err(OidcError::Userinfo("response too large".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(OidcError::Userinfo(
+            "the response is not a JSON object".into(),
+        )),
+    }
 }
