@@ -83,6 +83,19 @@ pub async fn sign_in_with(
     username: &str,
     password: &str,
 ) -> reqwest::Response {
+    let answer = idp_login(app, client, start_path, username, password).await;
+    follow_idp_answer(client, answer).await
+}
+
+/// Starts a sign-in at ssogate and logs in at Keycloak; returns Keycloak's answer (a
+/// redirect to the OIDC callback, or the SAML auto-post page), not yet delivered.
+pub async fn idp_login(
+    app: &TestApp,
+    client: &reqwest::Client,
+    start_path: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
     let r = client.get(app.url(start_path)).send().await.expect("start");
     assert_eq!(
         r.status(),
@@ -105,7 +118,7 @@ pub async fn sign_in_with(
     let form = form_tag(&html, r#"id="kc-form-login""#)
         .unwrap_or_else(|| panic!("no kc-form-login in {html}"));
     let action = attr(form, "action").expect("form action");
-    let r = client
+    client
         .post(&action)
         .form(&[
             ("username", username),
@@ -114,8 +127,12 @@ pub async fn sign_in_with(
         ])
         .send()
         .await
-        .expect("post credentials");
-    follow_idp_answer(client, r).await
+        .expect("post credentials")
+}
+
+/// The `Location` of a redirect.
+pub fn redirect_target(r: &reqwest::Response) -> String {
+    location(r)
 }
 
 /// Keycloak's answer to a successful login: a redirect (OIDC) or an auto-posting form

@@ -16,4 +16,5 @@ mod oidc_mock;
 mod oidc_rp;
 mod provisioning;
 mod signin_keycloak;
+mod signin_refusals;
 mod store_conformance;

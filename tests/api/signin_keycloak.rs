@@ -427,10 +427,22 @@ async fn every_sign_in_sync_follows_a_rename_in_keycloak(connector: &str) {
     .await
     .expect("q");
     assert_eq!(synced.len(), 1);
-    let changes = synced[0].data["changes"].as_array().expect("changes").clone();
-    assert!(changes.contains(&json!({ "field": "family_name", "old": "Before", "new": "After" })), "{changes:?}");
+    let changes = synced[0].data["changes"]
+        .as_array()
+        .expect("changes")
+        .clone();
+    assert!(
+        changes.contains(&json!({ "field": "family_name", "old": "Before", "new": "After" })),
+        "{changes:?}"
+    );
     // OIDC also sends the full `name`, which changes with it; nothing else changes.
-    assert!(changes.iter().all(|c| c["field"] == "family_name" || (c["field"] == "name" && c["new"] == "Sam After")), "{changes:?}");
+    assert!(
+        changes
+            .iter()
+            .all(|c| c["field"] == "family_name"
+                || (c["field"] == "name" && c["new"] == "Sam After")),
+        "{changes:?}"
+    );
 }
 
 async fn first_sign_in_sync_leaves_a_rename_alone(connector: &str) {
