@@ -188,6 +188,8 @@ impl ConnectorSecrets {
 #[derive(Debug, Default)]
 pub struct ApplyReport {
     pub lines: Vec<String>,
+    /// What the configuration linter says about the result.
+    pub warnings: Vec<crate::lint::LintWarning>,
 }
 
 pub struct ApplyContext<'a> {
@@ -197,6 +199,8 @@ pub struct ApplyContext<'a> {
     /// Relative paths in the file are resolved against this folder. None: file paths are
     /// refused (the management API must not read the server's files).
     pub base_dir: Option<&'a Path>,
+    /// Refuse to apply when the linter warns.
+    pub strict: bool,
 }
 
 pub fn parse_file(path: &Path) -> Result<ApplyFile, ApplyError> {
@@ -590,6 +594,17 @@ pub async fn apply(file: &ApplyFile, ctx: &ApplyContext<'_>) -> Result<ApplyRepo
         },
     )
     .await?;
+    report.warnings = crate::lint::lint_store(&mut tx).await?;
+    if ctx.strict && !report.warnings.is_empty() {
+        tx.rollback()
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        let codes: Vec<&str> = report.warnings.iter().map(|w| w.code).collect();
+        return Err(ApplyError::Invalid(format!(
+            "--strict: the linter warns ({}); nothing was applied",
+            codes.join(", ")
+        )));
+    }
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     Ok(report)
 }

@@ -9,6 +9,7 @@ pub mod email;
 pub mod error;
 pub mod flow;
 pub mod http;
+pub mod lint;
 pub mod maintenance;
 pub mod provisioning;
 pub mod secrets;

@@ -38,7 +38,12 @@ enum Command {
         command: ApiKeyCommand,
     },
     /// Idempotently upsert connectors, organizations and roles from a TOML file.
-    Apply { file: PathBuf },
+    Apply {
+        file: PathBuf,
+        /// Refuse to apply (and change nothing) when the configuration linter warns.
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -109,7 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{plaintext}");
             Ok(())
         }
-        Command::Apply { file } => {
+        Command::Apply { file, strict } => {
             let parsed = apply::parse_file(&file)?;
             let store = app::open_store(&config).await?;
             let master_key = app::load_master_key(&config, store.backend())?;
@@ -120,12 +125,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 master_key: &master_key,
                 http: &http,
                 base_dir: Some(&base_dir),
+                strict,
             };
             let report = apply::apply(&parsed, &ctx)
                 .await
                 .with_context(|| format!("apply {}", file.display()))?;
             for line in report.lines {
                 println!("{line}");
+            }
+            for w in &report.warnings {
+                eprintln!("warning [{}]: {} (fix: {})", w.code, w.message, w.fix);
             }
             Ok(())
         }

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 /// What one completed sign-in tells us about the person, whatever the protocol.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ExternalProfile {
     /// The connector id.
     pub connector: String,

@@ -9,6 +9,7 @@ mod cli;
 mod health;
 mod keycloak;
 mod keycloak_metadata;
+mod lint;
 mod management_api;
 mod metadata_refresh;
 mod oidc_keycloak;

@@ -78,6 +78,7 @@ pub async fn put(
         master_key: &state.master_key,
         http: &state.http,
         base_dir: None,
+        strict: false,
     };
     let rec = prepare_connector(&spec, existing.as_ref(), &ctx)
         .await

@@ -5,10 +5,11 @@
 pub mod audit;
 pub mod auth;
 pub mod connectors;
+pub mod lint;
 pub mod openapi;
 pub mod organizations;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::app::AppState;
@@ -36,4 +37,6 @@ pub fn router() -> Router<AppState> {
             get(organizations::list_roles).post(organizations::upsert_role),
         )
         .route("/api/v1/audit-events", get(audit::query))
+        .route("/api/v1/lint", get(lint::lint))
+        .route("/api/v1/signin/dry-run", post(lint::dry_run))
 }
