@@ -8,4 +8,7 @@ mod apply;
 mod cli;
 mod health;
 mod keycloak_metadata;
+mod saml_forge;
+mod saml_keycloak;
+mod saml_verify;
 mod store_conformance;

@@ -148,10 +148,9 @@ pub fn check_response(doc: &Document<'_>, allow_sha1: bool) -> Result<ResponseSh
         .to_string();
     let response_signed = has_signature_child(root);
     let assertion_signed = plain && has_signature_child(assertion);
-    if !response_signed && !assertion_signed {
-        return Err(SamlError::SignatureMissing);
-    }
     if !plain {
+        // The assertion's own signature, if any, is inside the ciphertext: the Response
+        // signature is what authenticates the EncryptedAssertion.
         if !response_signed {
             return Err(SamlError::EncryptedResponseNotSigned);
         }
@@ -160,6 +159,9 @@ pub fn check_response(doc: &Document<'_>, allow_sha1: bool) -> Result<ResponseSh
             response_signed,
             assertion: AssertionShape::Encrypted,
         });
+    }
+    if !response_signed && !assertion_signed {
+        return Err(SamlError::SignatureMissing);
     }
     if !assertion_signed {
         return Err(SamlError::AssertionNotSigned);
