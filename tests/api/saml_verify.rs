@@ -664,3 +664,58 @@ fn refuses_an_assertion_encrypted_for_another_key() {
     };
     assert_eq!(code(&encrypted(other, |_| {})), "saml_decrypt_failed");
 }
+
+// ---------------------------------------------------------------------------------------
+// No panics, whatever arrives
+
+#[test]
+fn survives_deep_nesting() {
+    let depth = 50_000;
+    let deep = format!(
+        "{}{}",
+        "<samlp:Extensions>".repeat(depth),
+        "</samlp:Extensions>".repeat(depth)
+    );
+    let xml =
+        Forge::new()
+            .response_xml()
+            .replacen("<samlp:Status>", &format!("{deep}<samlp:Status>"), 1);
+    let sp = test_sp();
+    let b = b64(&xml);
+    // On a 2 MiB stack, like tokio's blocking pool threads.
+    let result = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || verify_response(&sp, &b, &expected()).map(|_| ()))
+        .expect("thread")
+        .join()
+        .expect("no panic");
+    assert!(result.is_err(), "{result:?}");
+}
+
+#[test]
+fn survives_truncated_and_mangled_responses() {
+    let sp = test_sp();
+    for f in [
+        Forge::new(),
+        Forge {
+            encrypt: Some(Encryption::keycloak_default()),
+            ..Forge::new()
+        },
+    ] {
+        let xml = f.response_xml();
+        let bytes = xml.as_bytes();
+        let step = (bytes.len() / 150).max(1);
+        for cut in (0..bytes.len()).step_by(step) {
+            let truncated = String::from_utf8_lossy(&bytes[..cut]).into_owned();
+            let r = std::panic::catch_unwind(|| verify(&sp, &truncated).map(|_| ()));
+            assert!(matches!(r, Ok(Err(_))), "truncated at {cut}: {r:?}");
+        }
+        for (i, at) in (0..bytes.len()).step_by(step).enumerate() {
+            let mut mangled = bytes.to_vec();
+            mangled[at] = b"<>&\"'/=#x \0"[i % 11];
+            let mangled = String::from_utf8_lossy(&mangled).into_owned();
+            let r = std::panic::catch_unwind(|| verify(&sp, &mangled).map(|_| ()));
+            assert!(r.is_ok(), "panicked with a byte changed at {at}");
+        }
+    }
+}

@@ -51,7 +51,12 @@
 //! Keycloak's default encryption; express SHA-1 in `AllowedSignatureAlgorithm` (with
 //! `allow_sha1` samael gets no list and our pre-check's list is the only one).
 //! Its checks on the Response (Destination, Status, InResponseTo) only run when the
-//! Response itself is signed; ours run on what is signed and refuse what is not.
+//! Response itself is signed; ours run on what is signed and refuse what is not. Its
+//! "Destination is required on a signed Response" rule never fires: it looks for the
+//! Response's `Signature` in the reduced document, from which the enveloped-signature
+//! transform has removed it (probed: a signed Response without Destination passes
+//! samael). Extra unsigned assertions are pruned, not refused, and with
+//! `allow_idp_initiated` any InResponseTo is accepted (ours: refused).
 
 use std::str::FromStr;
 
