@@ -127,6 +127,16 @@ pub fn test_sp_for(acs_url: &str, sp_entity_id: &str) -> SamlSp {
     }
 }
 
+/// IdP metadata for the forged IdP ([`IDP_ENTITY_ID`], HTTP-Redirect SSO at
+/// [`IDP_SSO_URL`], signing certificate idp.crt), e.g. to configure a SAML connector
+/// through `apply` or the store in route-level tests.
+pub fn idp_metadata_xml() -> String {
+    format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="{NS_DS}" entityID="{IDP_ENTITY_ID}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{IDP_SSO_URL}"/><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{IDP_SSO_URL}"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
+        cert_b64(&KeyPair::idp().cert_pem)
+    )
+}
+
 /// What the ACS expects for the default forged response: it answers [`REQUEST_ID`].
 pub fn expected() -> Expected {
     Expected {
@@ -432,6 +442,22 @@ impl Forge {
             sign_response: Some(Signing::idp()),
             sign_assertion: Some(Signing::idp()),
             encrypt: None,
+        }
+    }
+
+    /// A valid sign-in for `sp` (its ACS URL as Destination and Recipient, its entity ID
+    /// as Audience, its IdP entity ID as Issuer) answering `request_id` (None: an
+    /// unsolicited response). `sp` must trust idp.crt, as [`test_sp_for`] does.
+    pub fn for_sp(sp: &SamlSp, request_id: Option<&str>) -> Self {
+        Forge {
+            response_issuer: Some(sp.settings.idp_entity_id.clone()),
+            assertion_issuer: sp.settings.idp_entity_id.clone(),
+            destination: Some(sp.acs_url.clone()),
+            recipient: Some(sp.acs_url.clone()),
+            audiences: Some(vec![sp.sp_entity_id.clone()]),
+            in_response_to: request_id.map(str::to_string),
+            scd_in_response_to: request_id.map(str::to_string),
+            ..Forge::new()
         }
     }
 

@@ -95,6 +95,24 @@ fn accepts_base64_with_line_breaks_and_a_rolled_over_certificate_list() {
 }
 
 #[test]
+fn the_forger_adapts_to_any_sp_and_its_metadata_parses() {
+    let sp = test_sp_for(
+        "http://127.0.0.1:4321/saml/kc/acs",
+        "http://127.0.0.1:4321/saml/kc/metadata",
+    );
+    let f = Forge::for_sp(&sp, Some("_req"));
+    let exp = Expected {
+        in_response_to: Some("_req".into()),
+        ..expected()
+    };
+    assert!(verify_response(&sp, &f.b64(), &exp).is_ok());
+    let md = ssogate::connectors::saml::metadata::parse_idp_metadata(&idp_metadata_xml())
+        .expect("forged IdP metadata parses");
+    assert_eq!(md.entity_id, IDP_ENTITY_ID);
+    assert_eq!(md.signing_certificates, vec![cert_b64(&fixture("idp.crt"))]);
+}
+
+#[test]
 fn subject_may_come_from_a_configured_attribute() {
     let mut sp = test_sp();
     sp.settings.attributes.subject = Some("email".into());

@@ -371,8 +371,15 @@ fn check_key_info(key_info: Node<'_, '_>) -> Result<(), SamlError> {
         {
             return Err(SamlError::RetrievalMethod);
         }
-        if c.descendants().any(|d| d.attribute("URI").is_some()) {
-            return Err(SamlError::RetrievalMethod);
+        // Nothing inside may name a location, except an EncryptedKey's ReferenceList
+        // pointing at the EncryptedData of this document.
+        for d in c.descendants().filter(|d| d.attribute("URI").is_some()) {
+            let local_list_entry = (is(d, NS_XENC, "DataReference")
+                || is(d, NS_XENC, "KeyReference"))
+                && d.attribute("URI").is_some_and(is_local_reference);
+            if !local_list_entry {
+                return Err(SamlError::RetrievalMethod);
+            }
         }
     }
     Ok(())
@@ -616,6 +623,32 @@ mod tests {
                 "{ki}"
             );
         }
+        let ek = |uri: &str| {
+            format!(
+                r#"<ds:KeyInfo><xenc:EncryptedKey xmlns:xenc="{NS_XENC}"><xenc:ReferenceList><xenc:DataReference URI="{uri}"/></xenc:ReferenceList></xenc:EncryptedKey></ds:KeyInfo>"#
+            )
+        };
+        let sig = signature_with(
+            "#a1",
+            EXC_C14N,
+            &[ENVELOPED_SIGNATURE, EXC_C14N],
+            SIG_ALG,
+            DIGEST,
+            &ek("#ed1"),
+        );
+        assert!(check(&response("", &sig, "")).is_ok());
+        let sig = signature_with(
+            "#a1",
+            EXC_C14N,
+            &[ENVELOPED_SIGNATURE, EXC_C14N],
+            SIG_ALG,
+            DIGEST,
+            &ek("http://x/"),
+        );
+        assert_eq!(
+            check(&response("", &sig, "")),
+            Err(SamlError::RetrievalMethod)
+        );
         let inline = r#"<ds:KeyInfo><ds:KeyName>k</ds:KeyName><ds:X509Data><ds:X509Certificate>AA==</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"#;
         let sig = signature_with(
             "#a1",

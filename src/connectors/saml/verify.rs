@@ -345,6 +345,12 @@ impl IdpTrust {
         if s.idp_entity_id.trim().is_empty() {
             return Err(SamlError::NotConfigured("no IdP entity ID".into()));
         }
+        // Audience, Destination and Recipient are compared with these: never with "".
+        if sp.sp_entity_id.trim().is_empty() || sp.acs_url.trim().is_empty() {
+            return Err(SamlError::NotConfigured(
+                "no SP entity ID or ACS URL".into(),
+            ));
+        }
         let xml = format!(
             r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{key_descriptors}<md:SingleSignOnService Binding="{BINDING_REDIRECT}" Location="{}"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
             escape(&s.idp_entity_id),
