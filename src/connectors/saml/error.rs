@@ -64,6 +64,25 @@ pub enum SamlError {
     EncryptedResponseNotSigned,
     #[error("the SAML response could not be processed")]
     Internal(String),
+    // Added with the verifier (codes below are stable too).
+    #[error("the document is not a SAML Response")]
+    NotAResponse,
+    #[error("the SAML response is malformed: {0}")]
+    Malformed(String),
+    #[error("a signature is not placed or built the way SAML requires")]
+    SignatureStructure,
+    #[error("two elements carry the same ID")]
+    DuplicateId,
+    #[error("the assertion is not a direct child of the Response")]
+    AssertionMisplaced,
+    #[error("the assertion has no usable bearer subject confirmation")]
+    SubjectConfirmation,
+    #[error("the NameID format cannot identify an account: {0}")]
+    NameIdFormat(String),
+    #[error("the identity provider's session has already ended")]
+    SessionExpired,
+    #[error("the SAML connector is not configured correctly: {0}")]
+    NotConfigured(String),
 }
 
 impl SamlError {
@@ -99,6 +118,15 @@ impl SamlError {
             SamlError::EncryptionAlgorithm => "saml_encryption_algorithm",
             SamlError::EncryptedResponseNotSigned => "saml_encrypted_response_not_signed",
             SamlError::Internal(_) => "saml_internal",
+            SamlError::NotAResponse => "saml_not_a_response",
+            SamlError::Malformed(_) => "saml_malformed",
+            SamlError::SignatureStructure => "saml_signature_structure",
+            SamlError::DuplicateId => "saml_duplicate_id",
+            SamlError::AssertionMisplaced => "saml_assertion_misplaced",
+            SamlError::SubjectConfirmation => "saml_subject_confirmation",
+            SamlError::NameIdFormat(_) => "saml_nameid_format",
+            SamlError::SessionExpired => "saml_session_expired",
+            SamlError::NotConfigured(_) => "saml_not_configured",
         }
     }
 }

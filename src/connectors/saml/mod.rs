@@ -1,11 +1,15 @@
 //! SAML 2.0 service provider (samael + xmlsec, plus our own guards; see
-//! ../shared/DEPENDENCIES.md for what samael does not check).
+//! ../shared/DESIGN.md and DEPENDENCIES.md for what samael does not check, and
+//! [`verify`] for the verification pipeline).
 
 pub mod authn_request;
+pub mod decrypt;
 pub mod error;
 pub mod keys;
 pub mod metadata;
+pub mod precheck;
 pub mod sp;
 pub mod sp_metadata;
 pub mod verify;
+pub mod xml_escape;
 pub mod xml_guard;
