@@ -543,6 +543,7 @@ async fn sign_in_on_postgres() {
             r.text().await.unwrap_or_default()
         );
     }
-    // One person, two identities, one account (same verified email in a claimed domain).
-    assert_eq!(counts(&app).await, (1, 2, 1));
+    // One person, two identities, one account (same verified email in a claimed domain);
+    // each connector's JIT join recorded its own grant row of the one role.
+    assert_eq!(counts(&app).await, (1, 2, 2));
 }
