@@ -3,6 +3,7 @@
 use std::panic::AssertUnwindSafe;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue};
@@ -26,9 +27,10 @@ use crate::http::login::load_connector;
 use crate::http::RequestId;
 use crate::store::saml_replay;
 
-/// The ACS accepts request bodies up to this size; the SAMLResponse field itself is
-/// checked against [`MAX_SAML_RESPONSE_B64`] before it is decoded.
-pub const MAX_ACS_BODY: usize = MAX_SAML_RESPONSE_B64 + 64 * 1024;
+/// The ACS reads request bodies up to this size (larger ones are refused unread); the
+/// SAMLResponse field itself is checked against [`MAX_SAML_RESPONSE_B64`] before it is
+/// decoded.
+pub const MAX_ACS_BODY: usize = 2 * MAX_SAML_RESPONSE_B64;
 
 pub async fn metadata(
     State(state): State<AppState>,
@@ -64,9 +66,15 @@ pub async fn acs(
     Path(id): Path<String>,
     session: Session,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let connector = load_connector(&state, &id).await?;
+    let body = match body {
+        Ok(b) => b,
+        Err(_) => {
+            return Err(refuse(&state, &rid, saml_refusal(&SamlError::BodyTooLarge, &id)).await)
+        }
+    };
     match acs_inner(&state, &id, &headers, &body).await {
         Ok((verified, return_to)) => {
             match complete_sign_in(

@@ -16,6 +16,7 @@ mod oidc_keycloak;
 mod oidc_mock;
 mod oidc_rp;
 mod provisioning;
+mod saml_acs;
 mod saml_forge;
 mod saml_keycloak;
 mod saml_verify;
