@@ -11,6 +11,7 @@ mod keycloak;
 mod keycloak_metadata;
 mod lint;
 mod management_api;
+mod mapping_keycloak;
 mod metadata_refresh;
 mod oidc_keycloak;
 mod oidc_mock;

@@ -15,6 +15,8 @@ use crate::keycloak::{sign_in, unique, KeycloakAdmin};
 pub struct Setup {
     pub create_accounts: bool,
     pub profile_sync: &'static str,
+    /// Role mapping rules given to every connector (after the organization exists).
+    pub role_mappings: Option<Value>,
 }
 
 impl Default for Setup {
@@ -22,6 +24,7 @@ impl Default for Setup {
         Setup {
             create_accounts: true,
             profile_sync: "first_sign_in",
+            role_mappings: None,
         }
     }
 }
@@ -81,6 +84,7 @@ pub async fn setup_keycloak(app: &TestApp, s: &Setup) -> String {
         None,
         Some(json!({ "issuer": keycloak_issuer(), "client_id": "ssogate-oidc", "client_secret": "ssogate-oidc-secret", "scopes": ["openid", "email", "profile"] })),
     ));
+    let mut bodies = Vec::new();
     for (id, mut body, saml, oidc) in specs {
         if let Some(s) = saml {
             body["saml"] = s;
@@ -88,6 +92,7 @@ pub async fn setup_keycloak(app: &TestApp, s: &Setup) -> String {
         if let Some(o) = oidc {
             body["oidc"] = o;
         }
+        bodies.push((id, body.clone()));
         let r = app
             .client
             .put(app.url(&format!("/api/v1/connectors/{id}")))
@@ -121,6 +126,36 @@ pub async fn setup_keycloak(app: &TestApp, s: &Setup) -> String {
         .await
         .expect("org");
     assert_eq!(r.status(), 200);
+    if let Some(rules) = &s.role_mappings {
+        for role in ["developer", "sales"] {
+            let r = app
+                .client
+                .post(app.url("/api/v1/roles"))
+                .bearer_auth(&key)
+                .json(&json!({ "name": role }))
+                .send()
+                .await
+                .expect("role");
+            assert_eq!(r.status(), 200);
+        }
+        for (id, mut body) in bodies {
+            body["role_mappings"] = rules.clone();
+            let r = app
+                .client
+                .put(app.url(&format!("/api/v1/connectors/{id}")))
+                .bearer_auth(&key)
+                .json(&body)
+                .send()
+                .await
+                .expect("put");
+            assert_eq!(
+                r.status(),
+                200,
+                "{id}: {}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+    }
     key
 }
 
