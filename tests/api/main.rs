@@ -6,6 +6,7 @@ mod helpers;
 
 mod apply;
 mod cli;
+mod dry_run;
 mod health;
 mod keycloak;
 mod keycloak_metadata;
