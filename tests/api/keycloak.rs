@@ -169,39 +169,6 @@ pub async fn follow_idp_answer(
         .expect("post to the ACS")
 }
 
-/// The SAMLResponse Keycloak produces for a sign-in started at `start_path`, without
-/// delivering it (for tests that tamper with it or post it twice).
-pub async fn capture_saml_response(
-    app: &TestApp,
-    client: &reqwest::Client,
-    start_path: &str,
-    username: &str,
-) -> (String, String, Option<String>) {
-    let r = client.get(app.url(start_path)).send().await.expect("start");
-    assert_eq!(r.status(), 303);
-    let r = client.get(location(&r)).send().await.expect("login page");
-    let html = r.text().await.expect("html");
-    let form = form_tag(&html, r#"id="kc-form-login""#).expect("login form");
-    let action = attr(form, "action").expect("action");
-    let r = client
-        .post(&action)
-        .form(&[
-            ("username", username),
-            ("password", PASSWORD),
-            ("credentialId", ""),
-        ])
-        .send()
-        .await
-        .expect("post");
-    let html = r.text().await.expect("html");
-    let form = form_tag(&html, r#"name="saml-post-binding""#).expect("SAML form");
-    (
-        attr(form, "action").expect("acs"),
-        hidden_input(&html, "SAMLResponse").expect("SAMLResponse"),
-        hidden_input(&html, "RelayState"),
-    )
-}
-
 // ---- admin REST API ----
 
 pub struct KeycloakAdmin {
