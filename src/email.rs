@@ -67,6 +67,17 @@ pub fn normalize_domain(raw: &str) -> Result<String, EmailError> {
     Ok(if wild { format!("*.{ascii}") } else { ascii })
 }
 
+/// The patterns that can match a normalized `domain`: itself and `*.` + each proper
+/// parent (`a.b.example` → `a.b.example`, `*.b.example`, `*.example`), for index lookups.
+pub fn covering_patterns(domain: &str) -> Vec<String> {
+    let mut out = vec![domain.to_string()];
+    let labels: Vec<&str> = domain.split('.').collect();
+    for i in 1..labels.len() {
+        out.push(format!("*.{}", labels[i..].join(".")));
+    }
+    out
+}
+
 /// Does the normalized `domain` match the normalized `pattern`?
 pub fn domain_matches(pattern: &str, domain: &str) -> bool {
     match pattern.strip_prefix("*.") {

@@ -153,11 +153,7 @@ pub async fn claiming_domain(
     domain: &str,
 ) -> Result<Vec<(String, String)>> {
     // Candidate patterns: the domain itself and `*.` + each proper parent suffix.
-    let mut candidates = vec![domain.to_string()];
-    let labels: Vec<&str> = domain.split('.').collect();
-    for i in 1..labels.len() {
-        candidates.push(format!("*.{}", labels[i..].join(".")));
-    }
+    let candidates = crate::email::covering_patterns(domain);
     let sql = format!(
         "SELECT connector_id, domain FROM connector_domains WHERE domain IN ({}) ORDER BY connector_id, domain",
         placeholders(1, candidates.len())

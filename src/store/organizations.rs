@@ -334,11 +334,7 @@ pub async fn with_jit_email_domain(
     conn: &mut AnyConnection,
     domain: &str,
 ) -> Result<Vec<Organization>> {
-    let mut candidates = vec![domain.to_string()];
-    let labels: Vec<&str> = domain.split('.').collect();
-    for i in 1..labels.len() {
-        candidates.push(format!("*.{}", labels[i..].join(".")));
-    }
+    let candidates = crate::email::covering_patterns(domain);
     get_many(
         conn,
         &format!(

@@ -20,7 +20,7 @@ pub fn html_unescape(s: &str) -> String {
         .replace("&#x2F;", "/")
 }
 
-fn attr(tag: &str, name: &str) -> Option<String> {
+pub fn attr(tag: &str, name: &str) -> Option<String> {
     let re = Regex::new(&format!(r#"\s{name}="([^"]*)""#)).expect("regex");
     re.captures(tag).map(|c| html_unescape(&c[1]))
 }
@@ -108,15 +108,26 @@ pub async fn idp_login(
         idp_url.starts_with(&keycloak_url()),
         "sent to Keycloak: {idp_url}"
     );
+    submit_login(client, &idp_url, username, password).await
+}
+
+/// Opens a Keycloak login page (e.g. an authorization or SAML SSO URL), fills in
+/// `#kc-form-login` and returns Keycloak's answer, not followed.
+pub async fn submit_login(
+    client: &reqwest::Client,
+    idp_url: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
     let r = client
-        .get(&idp_url)
+        .get(idp_url)
         .send()
         .await
         .expect("keycloak login page");
-    assert_eq!(r.status(), 200, "Keycloak shows its login form");
+    let status = r.status();
     let html = r.text().await.expect("html");
     let form = form_tag(&html, r#"id="kc-form-login""#)
-        .unwrap_or_else(|| panic!("no kc-form-login in {html}"));
+        .unwrap_or_else(|| panic!("no kc-form-login (HTTP {status}): {html}"));
     let action = attr(form, "action").expect("form action");
     client
         .post(&action)

@@ -2,7 +2,7 @@
 //! through Keycloak's login form, ssogate finishes the code flow (RFC 9207 `iss`, PKCE,
 //! client_secret_basic, ID token, userinfo) and maps the profile.
 
-use regex::Regex;
+use crate::keycloak::submit_login;
 
 use ssogate::app::http_client;
 use ssogate::connectors::oidc::rp::{finish, start, CallbackParams, OidcRp, ProviderCache};
@@ -29,42 +29,11 @@ fn keycloak_rp() -> OidcRp {
     }
 }
 
-fn html_unescape(s: &str) -> String {
-    s.replace("&amp;", "&")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-}
-
 /// Plays the browser: opens the authorization URL, submits Keycloak's login form, and
 /// returns the query of the redirect back to our redirect_uri.
 async fn log_in_at_keycloak(auth_url: &str, username: &str, password: &str) -> CallbackParams {
     let browser = new_client();
-    let page = browser.get(auth_url).send().await.expect("login page");
-    assert_eq!(page.status(), 200, "Keycloak shows its login page");
-    let html = page.text().await.expect("html");
-    let form = Regex::new(r#"<form[^>]*\bid="kc-form-login"[^>]*>"#)
-        .unwrap()
-        .find(&html)
-        .unwrap_or_else(|| panic!("no kc-form-login in the page:\n{html}"))
-        .as_str()
-        .to_string();
-    let action = Regex::new(r#"\baction="([^"]*)""#)
-        .unwrap()
-        .captures(&form)
-        .expect("form action")[1]
-        .to_string();
-    let resp = browser
-        .post(html_unescape(&action))
-        .form(&[
-            ("username", username),
-            ("password", password),
-            ("credentialId", ""),
-        ])
-        .send()
-        .await
-        .expect("login POST");
+    let resp = submit_login(&browser, auth_url, username, password).await;
     assert_eq!(
         resp.status(),
         302,

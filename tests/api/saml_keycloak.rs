@@ -2,6 +2,8 @@
 //! AuthnRequest goes to Keycloak through a browser-like client, a user signs in, and the
 //! SAMLResponse Keycloak renders into its auto-post form is verified by `verify_response`.
 
+use crate::helpers::new_client;
+use crate::keycloak::{attr, form_tag, hidden_input, submit_login, PASSWORD};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::Utc;
@@ -58,48 +60,6 @@ async fn keycloak_sp(client_id: &str, sign_authn_requests: bool) -> SamlSp {
     }
 }
 
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-fn html_unescape(s: &str) -> String {
-    s.replace("&amp;", "&")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-}
-
-/// The opening tag of the first `<form …>` whose attributes match `marker`.
-fn form_tag<'a>(html: &'a str, marker: &str) -> Option<&'a str> {
-    let re = regex::Regex::new(r"(?s)<form\b[^>]*>").expect("regex");
-    let found = re
-        .find_iter(html)
-        .map(|m| m.as_str())
-        .find(|t| t.contains(marker));
-    found
-}
-
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let re = regex::Regex::new(&format!(r#"\b{name}="([^"]*)""#)).expect("regex");
-    re.captures(tag).map(|c| html_unescape(&c[1]))
-}
-
-fn hidden_input(html: &str, name: &str) -> Option<String> {
-    let re = regex::Regex::new(r"(?s)<input\b[^>]*>").expect("regex");
-    let found = re
-        .find_iter(html)
-        .map(|m| m.as_str())
-        .find(|t| t.contains(&format!(r#"name="{name}""#)))
-        .and_then(|t| attr(t, "value"));
-    found
-}
-
 struct Login {
     request_id: String,
     saml_response: String,
@@ -109,23 +69,8 @@ struct Login {
 /// Sends our AuthnRequest, signs in as `user`, returns what Keycloak posts to the ACS.
 async fn login(sp: &SamlSp, user: &str) -> Login {
     let redirect = build_authn_request(sp, "relay-1").expect("AuthnRequest");
-    let browser = browser();
-    let page = browser.get(&redirect.url).send().await.expect("GET SSO");
-    let status = page.status();
-    let html = page.text().await.expect("login page");
-    let form = form_tag(&html, r#"id="kc-form-login""#)
-        .unwrap_or_else(|| panic!("no login form (HTTP {status}): {html}"));
-    let action = attr(form, "action").expect("form action");
-    let resp = browser
-        .post(&action)
-        .form(&[
-            ("username", user),
-            ("password", "password"),
-            ("credentialId", ""),
-        ])
-        .send()
-        .await
-        .expect("POST credentials");
+    let browser = new_client();
+    let resp = submit_login(&browser, &redirect.url, user, PASSWORD).await;
     let status = resp.status();
     let html = resp.text().await.expect("post-binding page");
     let form = form_tag(&html, r#"name="saml-post-binding""#)
@@ -221,7 +166,11 @@ async fn keycloak_client_requiring_signed_requests_accepts_ours_and_refuses_unsi
     // The same client with an unsigned request: Keycloak must not show a login form.
     let unsigned = keycloak_sp(SIGNED_REQUESTS, false).await;
     let redirect = build_authn_request(&unsigned, "relay-1").expect("AuthnRequest");
-    let resp = browser().get(&redirect.url).send().await.expect("GET SSO");
+    let resp = new_client()
+        .get(&redirect.url)
+        .send()
+        .await
+        .expect("GET SSO");
     let status = resp.status();
     let html = resp.text().await.expect("page");
     assert!(
@@ -234,7 +183,11 @@ async fn keycloak_client_requiring_signed_requests_accepts_ours_and_refuses_unsi
     let mut forged = keycloak_sp(SIGNED_REQUESTS, true).await;
     forged.sp_private_key_pem = KeyPair::attacker().key_pem;
     let redirect = build_authn_request(&forged, "relay-1").expect("AuthnRequest");
-    let resp = browser().get(&redirect.url).send().await.expect("GET SSO");
+    let resp = new_client()
+        .get(&redirect.url)
+        .send()
+        .await
+        .expect("GET SSO");
     let status = resp.status();
     let html = resp.text().await.expect("page");
     assert!(

@@ -11,6 +11,7 @@ use crate::helpers::{
     keycloak_issuer, keycloak_realm, keycloak_url, new_client, spawn_app, Db, TestApp,
 };
 use crate::keycloak::{sign_in, unique, KeycloakAdmin};
+use crate::signin_refusals::refusal;
 
 pub struct Setup {
     pub create_accounts: bool,
@@ -183,22 +184,6 @@ async fn audit_kinds(app: &TestApp) -> Vec<String> {
     .collect();
     v.reverse();
     v
-}
-
-async fn refusal_code(r: reqwest::Response) -> (u16, String) {
-    let status = r.status().as_u16();
-    let html = r.text().await.expect("html");
-    let code = html
-        .split(r#"<code id="error-code">"#)
-        .nth(1)
-        .and_then(|s| s.split('<').next())
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        html.contains(r#"<code id="request-id">"#),
-        "the refusal page shows a request id: {html}"
-    );
-    (status, code)
 }
 
 async fn counts(app: &TestApp) -> (i64, i64, i64) {
@@ -374,7 +359,7 @@ async fn the_same_email_in_an_unclaimed_domain_is_refused_and_nothing_written(co
     let before = counts(&app).await;
     let r = sign_in(&app, &new_client(), connector, &name).await;
     assert_eq!(
-        refusal_code(r).await,
+        refusal(r).await,
         (403, "email_exists_link_not_allowed".to_string())
     );
     assert_eq!(counts(&app).await, before, "nothing written");
@@ -413,7 +398,7 @@ async fn creation_off_and_no_account_is_refused_and_nothing_written(connector: &
     let before = counts(&app).await;
     let r = sign_in(&app, &new_client(), connector, &name).await;
     assert_eq!(
-        refusal_code(r).await,
+        refusal(r).await,
         (403, "account_not_provisioned".to_string())
     );
     assert_eq!(counts(&app).await, before);

@@ -59,7 +59,8 @@ pub async fn discover(
         })
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources, on one line.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::claims::map_profile;
+use super::discovery::error_chain;
 use super::error::OidcError;
 use super::id_token::verify_with_provider;
 use crate::connectors::settings::OidcSettings;
@@ -352,17 +353,6 @@ fn token_error<RE: std::error::Error + 'static>(
         RequestTokenError::Parse(e, _) => format!("unreadable token response: {e}"),
         RequestTokenError::Other(s) => provider_text(&s),
     })
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 const MAX_USERINFO_BYTES: usize = 1024 * 1024;
