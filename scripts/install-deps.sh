@@ -14,7 +14,7 @@ KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.7.3}"
 CACHE_DIR="${SSOGATE_CACHE_DIR:-$HOME/.cache/ssogate}"
 
 APT_PACKAGES=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev)
-[ "$BUILD_ONLY" = 1 ] || APT_PACKAGES+=(postgresql unzip curl maven)
+[ "$BUILD_ONLY" = 1 ] || APT_PACKAGES+=(postgresql unzip curl maven chromium chromium-driver)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

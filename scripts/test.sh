@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too:
 #   1. installs what is missing (Debian packages, the Keycloak distribution),
-#   2. starts PostgreSQL and Keycloak once on 127.0.0.1 (Keycloak boots while the tests
-#      compile),
+#   2. starts PostgreSQL, Keycloak and chromedriver once on 127.0.0.1 (Keycloak boots
+#      while the tests compile),
 #   3. runs `cargo test` with the services' addresses in SSOGATE_TEST_* variables.
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh store_conformance`).
 # Services this script started are stopped at the end; ones already running are left.
@@ -21,6 +21,7 @@ if ! curl -s -o /dev/null --max-time 5 -w '%{http_code}' "http://127.0.0.1:$KC_P
 fi
 cleanup() {
   if [ "$kc_started_here" = 1 ]; then bash scripts/services/keycloak.sh stop || true; fi
+  bash scripts/services/chromedriver.sh stop || true
 }
 trap cleanup EXIT
 mkdir -p target/services
@@ -36,6 +37,8 @@ if ! wait "$kc_pid"; then
 fi
 cat target/services/keycloak-start.out >&2
 export SSOGATE_TEST_KEYCLOAK_URL="http://127.0.0.1:$KC_PORT"
+SSOGATE_TEST_CHROMEDRIVER_URL="$(bash scripts/services/chromedriver.sh start)"
+export SSOGATE_TEST_CHROMEDRIVER_URL
 export SSOGATE_TEST_KEYCLOAK_REALM="ssogate-test"
 
 cargo test --locked "$@"

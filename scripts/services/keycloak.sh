@@ -100,6 +100,9 @@ start() {
   pick_java_home
   local t0; t0="$(date +%s%N)"
   : >"$LOG_FILE"
+  # No fixed --hostname: Keycloak's URLs follow the host of each request, so tests use
+  # http://127.0.0.1 everywhere, and the browser test reaches it as http://localhost —
+  # another site than ssogate at 127.0.0.1, so real cross-site cookie rules apply.
   # New session, so the server outlives the caller's process group; the pid
   # written is kc.sh's, which forwards TERM to its java child.
   KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD=admin \
@@ -110,7 +113,6 @@ start() {
       --db=dev-mem --import-realm \
       --http-host=127.0.0.1 --http-port="$KC_PORT" \
       --http-management-port="$KC_MGMT_PORT" \
-      --hostname="http://127.0.0.1:$KC_PORT" \
     >>"$LOG_FILE" 2>&1 </dev/null &
   local i
   for i in $(seq 50); do [ -s "$PID_FILE" ] && break; sleep 0.1; done

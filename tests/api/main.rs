@@ -5,6 +5,8 @@
 mod helpers;
 
 mod apply;
+mod browser;
+mod browser_signin;
 mod cli;
 mod dry_run;
 mod health;
