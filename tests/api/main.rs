@@ -19,6 +19,7 @@ mod metadata_refresh;
 mod oidc_keycloak;
 mod oidc_mock;
 mod oidc_rp;
+mod pages;
 mod provisioning;
 mod saml_acs;
 mod saml_forge;
