@@ -241,7 +241,9 @@ impl Gateway {
         // Activity through an app keeps the session from idling out (at most one write
         // a minute per session).
         let wanted = who.expires_at.min(now.saturating_add(self.idle_timeout_ms));
-        if wanted - expires_at >= crate::http::session::ACTIVITY_GRANULARITY_MS {
+        if wanted - expires_at
+            >= crate::http::session::activity_granularity_ms(self.idle_timeout_ms)
+        {
             match store.write().await {
                 Ok(mut w) => match sessions::touch(&mut w, sid, wanted, now).await {
                     Ok(_) => expires_at = wanted,

@@ -154,7 +154,7 @@ struct MePage {
 }
 
 pub async fn me(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
-    let Some(who) = session::current(&session).await else {
+    let Some(who) = session::current(&state, &session).await else {
         return Ok(see_other("/login?return_to=%2Fme"));
     };
     let mut conn = state.store.read().await?;
@@ -209,7 +209,7 @@ pub async fn logout(
     rid: RequestId,
     session: Session,
 ) -> Result<Response, AppError> {
-    if let Some(who) = session::current(&session).await {
+    if let Some(who) = session::current(&state, &session).await {
         let mut conn = state.store.write().await?;
         audit::record(
             &mut conn,

@@ -31,9 +31,11 @@ const CONNECTOR_KEY: &str = "connector";
 const SIGNED_IN_AT_KEY: &str = "signed_in_at";
 /// When activity last moved the session's expiry forward (unix ms).
 const SEEN_AT_KEY: &str = "seen_at";
-/// Activity moves the idle expiry forward at most this often (one write per minute per
-/// active session, not one per request).
-pub const ACTIVITY_GRANULARITY_MS: i64 = 60_000;
+/// Activity moves the idle expiry forward at most this often: once a minute per active
+/// session (not once per request), or a quarter of a shorter idle timeout.
+pub fn activity_granularity_ms(idle_timeout_ms: i64) -> i64 {
+    (idle_timeout_ms / 4).clamp(1, 60_000)
+}
 
 /// The session cookie's name for this configuration.
 pub fn cookie_name(config: &Config, public_url: &str) -> &'static str {
@@ -133,7 +135,7 @@ pub async fn start(
 /// The signed-in user, if the session is live (an expired one is ended here). Counts as
 /// activity: at most once a minute this marks the session changed, and saving it moves
 /// its idle expiry forward.
-pub async fn current(session: &Session) -> Option<SignedIn> {
+pub async fn current(state: &AppState, session: &Session) -> Option<SignedIn> {
     let now = now_ms();
     let user_id: String = session.get(USER_ID_KEY).await.ok()??;
     let expires_at: i64 = session.get(EXPIRES_AT_KEY).await.ok()?.unwrap_or(0);
@@ -142,7 +144,8 @@ pub async fn current(session: &Session) -> Option<SignedIn> {
         return None;
     }
     let seen_at: i64 = session.get(SEEN_AT_KEY).await.ok().flatten().unwrap_or(0);
-    if now - seen_at >= ACTIVITY_GRANULARITY_MS {
+    let idle_ms = (state.config.session.idle_timeout_secs as i64).saturating_mul(1000);
+    if now - seen_at >= activity_granularity_ms(idle_ms) {
         let _ = session.insert(SEEN_AT_KEY, now).await;
     }
     Some(SignedIn {

@@ -6,7 +6,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use sqlx::Connection;
-use ssogate::app::App;
+use ssogate::app::{App, AppState};
 use ssogate::config::Config;
 use ssogate::secrets::MasterKey;
 use ssogate::store::Store;
@@ -113,6 +113,9 @@ pub async fn fresh_store(db: Db) -> TestStore {
 
 pub struct TestApp {
     pub address: String,
+    /// The running app's state (its store, gateway caches, keys).
+    #[allow(dead_code)]
+    pub state: AppState,
     pub client: reqwest::Client,
     pub store: Store,
     #[allow(dead_code)]
@@ -136,14 +139,20 @@ pub async fn spawn_app(db: Db) -> TestApp {
 }
 
 pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    init_tracing();
     let db = fresh_database(db).await;
     let mut config = test_config(&db);
     tweak(&mut config);
+    spawn_app_on(db, config).await
+}
+
+/// Runs the app with `config` on the database `db` (e.g. again after a restart).
+pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
+    init_tracing();
     let app = App::build(config).await.expect("the app builds");
     let address = format!("http://{}", app.local_addr());
-    let store = app.state().store.clone();
-    let master_key = app.state().master_key.clone();
+    let state = app.state().clone();
+    let store = state.store.clone();
+    let master_key = state.master_key.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = app
@@ -154,6 +163,7 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> TestApp 
     });
     TestApp {
         address,
+        state,
         client: new_client(),
         store,
         master_key,

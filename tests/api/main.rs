@@ -6,6 +6,7 @@ mod helpers;
 
 mod apply;
 mod cli;
+mod downstream;
 mod health;
 mod keycloak_metadata;
 mod provisioning;
