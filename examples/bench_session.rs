@@ -17,7 +17,9 @@ use tower_sessions::SessionStore;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let url = std::env::args().nth(1).context("usage: bench_session DATABASE_URL")?;
+    let url = std::env::args()
+        .nth(1)
+        .context("usage: bench_session DATABASE_URL")?;
     let store = Store::connect(&url, 2, Duration::from_secs(5)).await?;
     store.migrate().await?;
     let mut tx = store.begin().await?;
@@ -57,10 +59,17 @@ async fn main() -> anyhow::Result<()> {
     let day = 86_400;
     let mut record = Record {
         id: Id::default(),
-        data: ssogate::http::session::record_data(&user.id, "bench", now_ms(), now_ms() + day * 1000),
+        data: ssogate::http::session::record_data(
+            &user.id,
+            "bench",
+            now_ms(),
+            now_ms() + day * 1000,
+        ),
         expiry_date: time::OffsetDateTime::now_utc() + time::Duration::seconds(day),
     };
-    DbSessionStore::new(store.clone()).create(&mut record).await?;
+    DbSessionStore::new(store.clone())
+        .create(&mut record)
+        .await?;
     println!("{}", record.id);
     Ok(())
 }

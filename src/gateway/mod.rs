@@ -15,7 +15,7 @@ pub mod maintenance;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use axum::http::{HeaderName, HeaderValue};
 use serde_json::json;
@@ -92,7 +92,7 @@ pub struct CachedSession {
     /// The session's `expiry_date` when it was read (or moved forward).
     expires_at: i64,
     fetched_at: i64,
-    grants: Mutex<HashMap<String, Grant>>,
+    grants: RwLock<HashMap<String, Grant>>,
 }
 
 pub struct Gateway {
@@ -185,7 +185,7 @@ impl Gateway {
         // Grants made for the same identity stay valid across a refresh.
         let grants = match (&previous, &identity) {
             (Some(p), Some(id)) if p.identity.as_ref().is_some_and(|old| old == id) => {
-                p.grants.lock().map(|g| g.clone()).unwrap_or_default()
+                read(&p.grants).clone()
             }
             _ => HashMap::new(),
         };
@@ -193,7 +193,7 @@ impl Gateway {
             identity,
             expires_at,
             fetched_at: now,
-            grants: Mutex::new(grants),
+            grants: RwLock::new(grants),
         });
         let mut map = write(&self.sessions);
         if map.len() >= self.capacity {
@@ -296,14 +296,12 @@ impl Gateway {
             None
         };
         let signer = keys.as_ref().and_then(|k| k.signer_at(now));
-        if let Ok(grants) = cached.grants.lock() {
-            if let Some(g) = grants.get(&app.id) {
-                if now < g.refresh_at
-                    && g.app_updated_at == app.updated_at
-                    && g.kid.as_deref() == signer.map(|k| k.kid.as_str())
-                {
-                    return Ok(g.headers.clone());
-                }
+        if let Some(g) = read(&cached.grants).get(&app.id) {
+            if now < g.refresh_at
+                && g.app_updated_at == app.updated_at
+                && g.kid.as_deref() == signer.map(|k| k.kid.as_str())
+            {
+                return Ok(g.headers.clone());
             }
         }
         let mut headers = Vec::with_capacity(6);
@@ -366,17 +364,15 @@ impl Gateway {
             refresh_at = now + lifetime / 2;
             kid = Some(key.kid.clone());
         }
-        if let Ok(mut grants) = cached.grants.lock() {
-            grants.insert(
-                app.id.clone(),
-                Grant {
-                    headers: headers.clone(),
-                    kid,
-                    refresh_at,
-                    app_updated_at: app.updated_at,
-                },
-            );
-        }
+        write(&cached.grants).insert(
+            app.id.clone(),
+            Grant {
+                headers: headers.clone(),
+                kid,
+                refresh_at,
+                app_updated_at: app.updated_at,
+            },
+        );
         Ok(headers)
     }
 }

@@ -13,6 +13,7 @@
 //! 403 when the app does not admit the person. No database round-trip and no signature
 //! on the common path (see [`crate::gateway`]).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -31,14 +32,15 @@ static X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
-/// The original request, as a trusted proxy describes it.
+/// The original request, as a trusted proxy describes it (borrowed from the headers
+/// where it can be: this is the hot path).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Original {
+pub struct Original<'a> {
     /// `host[:port]`, lower-case, default port removed.
-    pub host: String,
-    pub scheme: Option<String>,
+    pub host: Cow<'a, str>,
+    pub scheme: Option<&'static str>,
     /// Path and query, starting with `/`.
-    pub uri: String,
+    pub uri: Cow<'a, str>,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
@@ -48,9 +50,9 @@ fn header<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn normalize_host(raw: &str, scheme: Option<&str>) -> Option<String> {
+fn normalize_host<'a>(raw: &'a str, scheme: Option<&str>) -> Option<Cow<'a, str>> {
     // A proxy chain may list several hosts; the first is the client's.
-    let raw = raw.split(',').next()?.trim().to_ascii_lowercase();
+    let raw = raw.split(',').next()?.trim();
     if raw.is_empty()
         || raw.len() > 255
         || !raw
@@ -60,23 +62,37 @@ fn normalize_host(raw: &str, scheme: Option<&str>) -> Option<String> {
         return None;
     }
     let default_port = match scheme {
-        Some("https") => Some(":443"),
-        Some("http") => Some(":80"),
-        _ => None,
+        Some("https") => ":443",
+        Some("http") => ":80",
+        _ => "",
     };
-    Some(match default_port {
-        Some(p) => raw.strip_suffix(p).map(str::to_string).unwrap_or(raw),
-        None => raw,
+    let raw = if default_port.is_empty() {
+        raw
+    } else {
+        raw.strip_suffix(default_port).unwrap_or(raw)
+    };
+    Some(if raw.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(raw.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(raw)
     })
 }
 
+fn known_scheme(s: &str) -> Option<&'static str> {
+    if s.eq_ignore_ascii_case("https") {
+        Some("https")
+    } else if s.eq_ignore_ascii_case("http") {
+        Some("http")
+    } else {
+        None
+    }
+}
+
 /// The original request from forwarded headers (call only for a trusted peer).
-pub fn original_request(h: &HeaderMap) -> Option<Original> {
+pub fn original_request(h: &HeaderMap) -> Option<Original<'_>> {
     if let Some(raw) = header(h, &X_ORIGINAL_URL) {
         let u = url::Url::parse(raw).ok()?;
-        if !matches!(u.scheme(), "http" | "https") {
-            return None;
-        }
+        let scheme = known_scheme(u.scheme())?;
         let host = match u.port() {
             Some(p) => format!("{}:{p}", u.host_str()?),
             None => u.host_str()?.to_string(),
@@ -87,26 +103,22 @@ pub fn original_request(h: &HeaderMap) -> Option<Original> {
             uri.push_str(q);
         }
         return Some(Original {
-            host: normalize_host(&host, Some(u.scheme()))?,
-            scheme: Some(u.scheme().to_string()),
-            uri,
+            host: Cow::Owned(normalize_host(&host, Some(scheme))?.into_owned()),
+            scheme: Some(scheme),
+            uri: Cow::Owned(uri),
         });
     }
     let scheme = header(h, &X_FORWARDED_PROTO)
-        .map(|p| {
-            p.split(',')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .filter(|p| p == "http" || p == "https");
-    let host = normalize_host(header(h, &X_FORWARDED_HOST)?, scheme.as_deref())?;
+        .and_then(|p| known_scheme(p.split(',').next().unwrap_or("").trim()));
+    let host = normalize_host(header(h, &X_FORWARDED_HOST)?, scheme)?;
     let uri = header(h, &X_FORWARDED_URI)
         .filter(|u| u.starts_with('/') && u.len() <= 4096)
-        .unwrap_or("/")
-        .to_string();
-    Some(Original { host, scheme, uri })
+        .unwrap_or("/");
+    Some(Original {
+        host,
+        scheme,
+        uri: Cow::Borrowed(uri),
+    })
 }
 
 /// The session cookie's value, if present and shaped like a session id.
@@ -132,7 +144,7 @@ fn status(code: StatusCode, body: &'static str) -> Response {
 
 /// Where the person signs in, coming back to the original URL when it is an app's.
 fn login_url(public_url: &str, registry: &Registry, app: &AppEntry, orig: &Original) -> String {
-    let origin = match &orig.scheme {
+    let origin = match orig.scheme {
         Some(s) => format!("{s}://{}", orig.host),
         // No scheme given: the app's origin on this host.
         None => app
@@ -142,11 +154,14 @@ fn login_url(public_url: &str, registry: &Registry, app: &AppEntry, orig: &Origi
             .cloned()
             .unwrap_or_default(),
     };
-    let mut url = format!("{public_url}/login");
+    let mut url =
+        String::with_capacity(public_url.len() + 3 * (origin.len() + orig.uri.len()) + 20);
+    url.push_str(public_url);
+    url.push_str("/login");
     if registry.allows_origin(&origin) {
-        let target = format!("{origin}{}", orig.uri);
         url.push_str("?return_to=");
-        url.extend(url::form_urlencoded::byte_serialize(target.as_bytes()));
+        url.extend(url::form_urlencoded::byte_serialize(origin.as_bytes()));
+        url.extend(url::form_urlencoded::byte_serialize(orig.uri.as_bytes()));
     }
     url
 }
@@ -257,29 +272,26 @@ mod tests {
 
     #[test]
     fn forwarded_headers_describe_the_original_request() {
-        let o = original_request(&headers(&[
+        let h = headers(&[
             ("x-forwarded-host", "App.Example.com:443"),
             ("x-forwarded-proto", "https"),
             ("x-forwarded-uri", "/a?b=c&d"),
-        ]))
-        .expect("some");
+        ]);
+        let o = original_request(&h).expect("some");
         assert_eq!(o.host, "app.example.com");
-        assert_eq!(o.scheme.as_deref(), Some("https"));
+        assert_eq!(o.scheme, Some("https"));
         assert_eq!(o.uri, "/a?b=c&d");
-        let o = original_request(&headers(&[(
-            "x-original-url",
-            "http://127.0.0.1:8081/x?y=1",
-        )]))
-        .expect("some");
+        let h = headers(&[("x-original-url", "http://127.0.0.1:8081/x?y=1")]);
+        let o = original_request(&h).expect("some");
         assert_eq!(o.host, "127.0.0.1:8081");
         assert_eq!(o.uri, "/x?y=1");
         assert!(original_request(&headers(&[("x-forwarded-host", "evil host/")])).is_none());
         assert!(original_request(&headers(&[])).is_none());
-        let o = original_request(&headers(&[
+        let h = headers(&[
             ("x-forwarded-host", "app.example.com"),
             ("x-forwarded-uri", "https://evil/"),
-        ]))
-        .expect("some");
+        ]);
+        let o = original_request(&h).expect("some");
         assert_eq!(o.uri, "/", "a URI that is not a path is ignored");
     }
 }
