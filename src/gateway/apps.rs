@@ -122,7 +122,10 @@ pub async fn save(
             hosts.push(host);
         }
     }
-    let audience = input.audience.clone().unwrap_or_else(|| origins[0].clone());
+    let audience = match &input.audience {
+        Some(a) => a.clone(),
+        None => origins.first().cloned().unwrap_or_default(),
+    };
     if audience.trim().is_empty() || audience.len() > 512 {
         return Err(invalid("audience: 1 to 512 characters".into()));
     }

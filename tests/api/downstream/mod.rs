@@ -6,5 +6,6 @@ mod forward_auth;
 mod nginx;
 mod pyjwt;
 mod sessions;
+mod store_apps;
 mod support;
 mod tokens;
