@@ -25,8 +25,20 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Packaged services (nginx on 0.0.0.0:80, ...) must not start on install: the tests
+  # run their own, on 127.0.0.1. policy-rc.d (if the machine has none) tells
+  # invoke-rc.d so, for the duration of this install only.
+  policy_added=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    policy_added=1
+  fi
+  ok=1
+  $SUDO apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null || ok=0
+  [ "$policy_added" = 0 ] || $SUDO rm -f /usr/sbin/policy-rc.d
+  [ "$ok" = 1 ] || { echo "install-deps: apt-get install failed" >&2; exit 1; }
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

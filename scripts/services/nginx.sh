@@ -107,13 +107,13 @@ case "${1:-start}" in
   start)
     [ -x "$NGINX" ] || { log "nginx not found: run scripts/install-deps.sh"; exit 1; }
     write_config
-    "$NGINX" -t -q -c "$CONF" -p "$RUN_DIR" 2>"$RUN_DIR/config-test.log" || {
+    "$NGINX" -t -q -e "$RUN_DIR/error.log" -c "$CONF" -p "$RUN_DIR" 2>"$RUN_DIR/config-test.log" || {
       cat "$RUN_DIR/config-test.log" >&2; exit 1; }
     if pid="$(running_pid)"; then
       kill -HUP "$pid"
       log "reloaded (pid $pid)"
     else
-      "$NGINX" -c "$CONF" -p "$RUN_DIR" 2>"$RUN_DIR/start.log" || {
+      "$NGINX" -e "$RUN_DIR/error.log" -c "$CONF" -p "$RUN_DIR" 2>"$RUN_DIR/start.log" || {
         log "did not start on 127.0.0.1:$NGINX_PORT:"; cat "$RUN_DIR/start.log" >&2; exit 1; }
       for _ in $(seq 1 50); do running_pid >/dev/null && break; sleep 0.1; done
       running_pid >/dev/null || { log "did not start"; exit 1; }
