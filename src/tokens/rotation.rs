@@ -12,6 +12,10 @@
 //!   published until every token it signed has expired (`remove_at`, see
 //!   [`Policy::keep_after_retire_ms`]).
 //! - Automatically every `rotation_period`, or on `ssogate keys rotate`.
+//! - Two instances rotating at the same moment (PostgreSQL, concurrent transactions) may
+//!   both add a key. Both are published long enough before they sign; the one that signs
+//!   later wins, and the other is retired like any superseded key (`superseded`), so it
+//!   leaves the JWKS once its tokens expired instead of lingering.
 
 use super::keys;
 use super::{Policy, TokenError};
@@ -56,6 +60,9 @@ pub struct Plan {
     pub retire: Option<(String, i64, i64)>,
     /// A key already waiting to sign (an explicit rotation then does nothing).
     pub pending: Option<(String, i64)>,
+    /// Keys that signed before the current one and were never retired: retired as of
+    /// the current key's start (kid, retire_at, remove_at).
+    pub superseded: Vec<(String, i64, i64)>,
 }
 
 /// Decides what to do at `now`. `force` is an explicit rotation.
@@ -78,6 +85,14 @@ pub fn plan(keys: &[KeyWindow], now: i64, policy: &Policy, force: bool) -> Plan 
         out.create = Some((now, now));
         return out;
     };
+    out.superseded = keys
+        .iter()
+        .filter(|k| k.kid != current.kid && k.retire_at.is_none() && k.sign_from <= now)
+        .map(|k| {
+            let at = current.sign_from.max(k.sign_from);
+            (k.kid.clone(), at, at + policy.keep_after_retire_ms())
+        })
+        .collect();
     if let Some(p) = pending {
         if current.retire_at.is_none() {
             out.retire = Some((
@@ -120,6 +135,8 @@ pub struct Applied {
     pub retired: Option<(String, i64, i64)>,
     /// A key that was already waiting to sign when nothing was created.
     pub pending: Option<(String, i64)>,
+    /// Superseded keys retired (kid, retire_at, remove_at).
+    pub superseded: Vec<(String, i64, i64)>,
 }
 
 /// Applies the schedule at `now` in one transaction (`force`: rotate now).
@@ -146,7 +163,11 @@ pub async fn ensure(
         signing_keys::schedule_retirement(&mut tx, &kid, retire_at, remove_at).await?;
         applied.retired = Some((kid, retire_at, remove_at));
     }
-    if applied.created.is_some() || applied.retired.is_some() {
+    for (kid, retire_at, remove_at) in &p.superseded {
+        signing_keys::schedule_retirement(&mut tx, kid, *retire_at, *remove_at).await?;
+    }
+    applied.superseded = p.superseded;
+    if applied.created.is_some() || applied.retired.is_some() || !applied.superseded.is_empty() {
         tx.commit().await.map_err(crate::store::StoreError::from)?;
     } else {
         tx.rollback()
@@ -193,7 +214,7 @@ mod tests {
                     remove_at: None,
                 });
             }
-            if let Some((kid, retire_at, remove_at)) = &p.retire {
+            for (kid, retire_at, remove_at) in p.retire.iter().chain(&p.superseded) {
                 if let Some(k) = self.keys.iter_mut().find(|k| &k.kid == kid) {
                     k.retire_at = Some(*retire_at);
                     k.remove_at = Some(*remove_at);
@@ -305,6 +326,49 @@ mod tests {
             .filter(|k| sim.published(&k.kid, now))
             .count();
         assert!(published_now <= 2, "{published_now}");
+    }
+
+    /// Two instances rotated at once: both keys were added, and k1 was retired twice
+    /// (the last write wins). The loser is retired too once the winner signs.
+    #[test]
+    fn a_key_added_by_a_concurrent_rotation_does_not_linger() {
+        let p = policy();
+        let t = 1_700_000_000_000;
+        let lead = p.publish_lead_ms();
+        let mut sim = Sim {
+            keys: vec![
+                KeyWindow {
+                    kid: "k1".into(),
+                    publish_at: t - 10 * DAY,
+                    sign_from: t - 10 * DAY,
+                    retire_at: Some(t + lead + 1000),
+                    remove_at: Some(t + lead + 1000 + p.keep_after_retire_ms()),
+                },
+                KeyWindow {
+                    kid: "a".into(),
+                    publish_at: t,
+                    sign_from: t + lead,
+                    retire_at: None,
+                    remove_at: None,
+                },
+                KeyWindow {
+                    kid: "b".into(),
+                    publish_at: t,
+                    sign_from: t + lead + 1000,
+                    retire_at: None,
+                    remove_at: None,
+                },
+            ],
+            n: 0,
+        };
+        let now = t + lead + 2000;
+        let plan = sim.tick(now, false);
+        assert_eq!(sim.signer(now).map(|k| k.kid.as_str()), Some("b"));
+        assert_eq!(plan.superseded.len(), 1);
+        assert_eq!(plan.superseded[0].0, "a");
+        let gone = t + lead + 1000 + p.keep_after_retire_ms();
+        assert!(sim.published("a", gone - 1), "its tokens are still live");
+        assert!(!sim.published("a", gone));
     }
 
     #[test]
