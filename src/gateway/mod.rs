@@ -15,6 +15,7 @@ pub mod maintenance;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::http::{HeaderName, HeaderValue};
@@ -96,8 +97,15 @@ pub struct CachedSession {
 }
 
 pub struct Gateway {
-    registry: RwLock<Arc<Registry>>,
+    /// The apps, with the number of the load that produced them.
+    registry: RwLock<(u64, Arc<Registry>)>,
+    /// Loads started so far: a load that started earlier never replaces a later one
+    /// (the background reload racing a reload after an API change).
+    registry_loads: AtomicU64,
     sessions: RwLock<HashMap<String, Arc<CachedSession>>>,
+    /// Bumped by every sign-out or suspension: a session read from the database before
+    /// one is not cached after it (it may be the very session that just ended).
+    forgets: AtomicU64,
     trusted_proxies: Vec<ipnet::IpNet>,
     pub cookie_name: &'static str,
     ttl_ms: i64,
@@ -131,8 +139,10 @@ impl Gateway {
         policy: Policy,
     ) -> Result<Gateway, crate::config::ConfigError> {
         Ok(Gateway {
-            registry: RwLock::new(Arc::new(Registry::default())),
+            registry: RwLock::new((0, Arc::new(Registry::default()))),
+            registry_loads: AtomicU64::new(0),
             sessions: RwLock::new(HashMap::new()),
+            forgets: AtomicU64::new(0),
             trusted_proxies: config.trusted_proxies()?,
             cookie_name: crate::http::session::cookie_name(config, public_url),
             ttl_ms: config.forward_auth.cache_ttl_secs as i64 * 1000,
@@ -153,14 +163,20 @@ impl Gateway {
     }
 
     pub fn registry(&self) -> Arc<Registry> {
-        read(&self.registry).clone()
+        read(&self.registry).1.clone()
     }
 
     /// Reloads the apps from the database.
     pub async fn reload_apps(&self, store: &Store) -> Result<(), StoreError> {
+        let load = self.registry_loads.fetch_add(1, Ordering::SeqCst) + 1;
         let mut conn = store.read().await?;
         let records = store::apps::list(&mut conn).await?;
-        *write(&self.registry) = Arc::new(Registry::from_records(records));
+        drop(conn);
+        let fresh = Arc::new(Registry::from_records(records));
+        let mut current = write(&self.registry);
+        if load > current.0 {
+            *current = (load, fresh);
+        }
         Ok(())
     }
 
@@ -177,6 +193,7 @@ impl Gateway {
                 return Ok(c.clone());
             }
         }
+        let forgets = self.forgets.load(Ordering::SeqCst);
         let (identity, expires_at) = match self.load_identity(store, sid, now).await? {
             Some((identity, expires_at)) => (Some(identity), expires_at),
             None => (None, 0),
@@ -196,6 +213,9 @@ impl Gateway {
             grants: RwLock::new(grants),
         });
         let mut map = write(&self.sessions);
+        if self.forgets.load(Ordering::SeqCst) != forgets {
+            return Ok(entry);
+        }
         if map.len() >= self.capacity {
             let ttl = self.ttl_ms;
             map.retain(|_, c| now < c.fetched_at + ttl);
@@ -265,13 +285,16 @@ impl Gateway {
 
     /// Forgets a session at once (sign-out on this instance).
     pub fn forget_session(&self, sid: &str) {
-        write(&self.sessions).remove(sid);
+        let mut map = write(&self.sessions);
+        self.forgets.fetch_add(1, Ordering::SeqCst);
+        map.remove(sid);
     }
 
     /// Forgets every session of a user at once (suspension on this instance).
     pub fn forget_user(&self, user_id: &str) {
-        write(&self.sessions)
-            .retain(|_, c| c.identity.as_ref().is_none_or(|i| i.user_id != user_id));
+        let mut map = write(&self.sessions);
+        self.forgets.fetch_add(1, Ordering::SeqCst);
+        map.retain(|_, c| c.identity.as_ref().is_none_or(|i| i.user_id != user_id));
     }
 
     /// Drops stale cache entries.

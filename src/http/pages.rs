@@ -224,9 +224,11 @@ pub async fn logout(
         )
         .await?;
     }
-    if let Some(id) = session.id() {
+    let id = session.id();
+    session::end(&session).await.map_err(AppError::internal)?;
+    // After the row is gone: a forward-auth read racing this cannot cache it again.
+    if let Some(id) = id {
         state.gateway.forget_session(&id.to_string());
     }
-    session::end(&session).await.map_err(AppError::internal)?;
     Ok(see_other("/login"))
 }
