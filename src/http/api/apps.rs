@@ -7,6 +7,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::auth::ApiCaller;
+use super::ApiJson;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::gateway::apps::{self, AppInput, AppInputError, AppView};
@@ -100,7 +101,7 @@ pub async fn create(
     State(state): State<AppState>,
     rid: RequestId,
     caller: ApiCaller,
-    Json(input): Json<AppInput>,
+    ApiJson(input): ApiJson<AppInput>,
 ) -> Result<Response, AppError> {
     let (view, _) = save(&state, &rid, &caller, &input, true).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
@@ -111,7 +112,7 @@ pub async fn put(
     rid: RequestId,
     caller: ApiCaller,
     Path(name): Path<String>,
-    Json(input): Json<AppInput>,
+    ApiJson(input): ApiJson<AppInput>,
 ) -> Result<Response, AppError> {
     if input.name != name {
         return Err(AppError::bad_request(

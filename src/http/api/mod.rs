@@ -4,10 +4,28 @@ pub mod apps;
 pub mod auth;
 pub mod users;
 
+use axum::extract::{FromRequest, Request};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
+use crate::error::AppError;
+
+/// A JSON body whose rejections (malformed, unknown fields, wrong content type) are the
+/// API's JSON error (400 `invalid_json`), not axum's plain text.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| ApiJson(v))
+            .map_err(|e| AppError::bad_request("invalid_json", e.body_text()))
+    }
+}
 
 /// Routes under `/api/v1`.
 pub fn router() -> Router<AppState> {
