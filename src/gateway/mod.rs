@@ -266,7 +266,9 @@ impl Gateway {
         {
             match store.write().await {
                 Ok(mut w) => match sessions::touch(&mut w, sid, wanted, now).await {
-                    Ok(_) => expires_at = wanted,
+                    Ok(true) => expires_at = wanted,
+                    // Ended meanwhile (or moved already): keep what was read.
+                    Ok(false) => {}
                     Err(e) => tracing::warn!(error = %e, "could not record session activity"),
                 },
                 Err(e) => tracing::warn!(error = %e, "could not record session activity"),
