@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing ssogate needs, idempotently:
-# Debian packages (samael/xmlsec build deps, PostgreSQL) and the Keycloak
-# distribution from Maven Central into a cache folder outside git.
+# Debian packages (samael/xmlsec build deps, PostgreSQL, nginx, wrk, python3-venv), the
+# Keycloak distribution from Maven Central and a Python venv with PyJWT from PyPI (an
+# independent JWT implementation the tests verify ssogate's tokens with), both into a
+# cache folder outside git.
 #
 #   scripts/install-deps.sh              # everything the test suite needs
 #   scripts/install-deps.sh --build-only # only what building and running ssogate needs
@@ -14,7 +16,7 @@ KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.7.3}"
 CACHE_DIR="${SSOGATE_CACHE_DIR:-$HOME/.cache/ssogate}"
 
 APT_PACKAGES=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev)
-[ "$BUILD_ONLY" = 1 ] || APT_PACKAGES+=(postgresql unzip curl maven chromium chromium-driver)
+[ "$BUILD_ONLY" = 1 ] || APT_PACKAGES+=(postgresql unzip curl maven nginx wrk python3-venv chromium chromium-driver)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -23,8 +25,20 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Packaged services (nginx on 0.0.0.0:80, ...) must not start on install: the tests
+  # run their own, on 127.0.0.1. policy-rc.d (if the machine has none) tells
+  # invoke-rc.d so, for the duration of this install only.
+  policy_added=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    policy_added=1
+  fi
+  ok=1
+  $SUDO apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null || ok=0
+  [ "$policy_added" = 0 ] || $SUDO rm -f /usr/sbin/policy-rc.d
+  [ "$ok" = 1 ] || { echo "install-deps: apt-get install failed" >&2; exit 1; }
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -49,4 +63,13 @@ if [ ! -x "$KC_HOME/bin/kc.sh" ]; then
   unzip -q "$zip" -d "$KC_HOME.tmp"
   mv "$KC_HOME.tmp/keycloak-$KEYCLOAK_VERSION" "$KC_HOME" && rm -rf "$KC_HOME.tmp"
 fi
-echo "install-deps: ok (Keycloak at $KC_HOME)"
+
+# PyJWT (with `cryptography` for EdDSA/ES256) in a venv of Debian's python3.
+PY_VENV="$CACHE_DIR/pyjwt-venv"
+if ! "$PY_VENV/bin/python" -c 'import jwt, cryptography' >/dev/null 2>&1; then
+  echo "install-deps: creating $PY_VENV with PyJWT from PyPI"
+  rm -rf "$PY_VENV"
+  /usr/bin/python3 -m venv "$PY_VENV"
+  "$PY_VENV/bin/pip" install -q --disable-pip-version-check 'PyJWT[crypto]>=2.8,<3' >&2
+fi
+echo "install-deps: ok (Keycloak at $KC_HOME, PyJWT in $PY_VENV)"

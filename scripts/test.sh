@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too:
 #   1. installs what is missing (Debian packages, the Keycloak distribution),
-#   2. starts PostgreSQL, Keycloak and chromedriver once on 127.0.0.1 (Keycloak boots
-#      while the tests compile),
+#   2. starts PostgreSQL, nginx, Keycloak and chromedriver once on 127.0.0.1 (Keycloak
+#      boots while the tests compile),
 #   3. runs `cargo test` with the services' addresses in SSOGATE_TEST_* variables.
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh store_conformance`).
 # Services this script started are stopped at the end; ones already running are left.
@@ -15,6 +15,15 @@ export KC_PORT="${KC_PORT:-18080}" KC_MGMT_PORT="${KC_MGMT_PORT:-19000}"
 SSOGATE_TEST_POSTGRES_URL="$(bash scripts/services/postgres.sh start)"
 export SSOGATE_TEST_POSTGRES_URL
 
+nginx_started_here=0
+if ! [ -f target/services/nginx/nginx.pid ] || ! kill -0 "$(cat target/services/nginx/nginx.pid 2>/dev/null)" 2>/dev/null; then
+  nginx_started_here=1
+fi
+SSOGATE_TEST_NGINX_URL="$(bash scripts/services/nginx.sh start)"
+export SSOGATE_TEST_NGINX_URL
+# PyJWT, the independent JWT implementation (installed by install-deps.sh).
+export SSOGATE_TEST_PYTHON="${SSOGATE_CACHE_DIR:-$HOME/.cache/ssogate}/pyjwt-venv/bin/python"
+
 kc_started_here=0
 if ! curl -s -o /dev/null --max-time 5 -w '%{http_code}' "http://127.0.0.1:$KC_PORT/realms/ssogate-test" | grep -q 200; then
   kc_started_here=1
@@ -22,6 +31,7 @@ fi
 cleanup() {
   if [ "$kc_started_here" = 1 ]; then bash scripts/services/keycloak.sh stop || true; fi
   bash scripts/services/chromedriver.sh stop || true
+  if [ "$nginx_started_here" = 1 ]; then bash scripts/services/nginx.sh stop || true; fi
 }
 trap cleanup EXIT
 mkdir -p target/services

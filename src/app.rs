@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::connectors::oidc::rp::ProviderCache;
+use crate::gateway::Gateway;
 use crate::http::rate_limit::{login_limiter, Limiter};
 use crate::secrets::MasterKey;
 use crate::store::{Backend, Store};
@@ -35,6 +36,8 @@ pub struct AppState {
     pub saml_verifications: Arc<Semaphore>,
     /// Per-client limit on the anonymous sign-in entry points.
     pub login_limiter: Arc<Limiter>,
+    /// Downstream apps, forward-auth caches, ssogate's signing keys.
+    pub gateway: Arc<Gateway>,
 }
 
 pub struct App {
@@ -87,6 +90,28 @@ pub fn load_master_key(config: &Config, backend: Backend) -> anyhow::Result<Mast
     Ok(key)
 }
 
+/// The signing keys (the first one is created on the first start) and the apps, loaded
+/// before the first request.
+async fn build_gateway(
+    config: &Config,
+    public_url: &str,
+    store: &Store,
+    master_key: &MasterKey,
+) -> anyhow::Result<Arc<Gateway>> {
+    let policy = crate::tokens::Policy::from_config(&config.tokens)?;
+    let now = crate::store::now_ms();
+    crate::tokens::rotation::ensure(store, master_key, &policy, now, false)
+        .await
+        .context("signing keys")?;
+    let keys = crate::tokens::KeyRing::new(Default::default());
+    keys.reload(store, master_key, now)
+        .await
+        .context("signing keys")?;
+    let gateway = Arc::new(Gateway::new(config, public_url, keys, policy)?);
+    gateway.reload_apps(store).await.context("apps")?;
+    Ok(gateway)
+}
+
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
         let addr = config.listen_addr()?;
@@ -107,7 +132,9 @@ impl App {
         };
         Url::parse(&public_url).context("server.public_url")?;
         let http = http_client()?;
+        let gateway = build_gateway(&config, &public_url, &store, &master_key).await?;
         let state = AppState {
+            gateway,
             oidc: ProviderCache::new(http.clone()),
             saml_verifications: Arc::new(Semaphore::new(
                 config.login.max_concurrent_saml_verifications as usize,
@@ -140,12 +167,18 @@ impl App {
         let router = crate::http::router(self.state.clone());
         crate::maintenance::spawn(self.state.clone());
         tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_url, "ssogate listening");
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        let background = crate::gateway::maintenance::spawn(self.state.clone());
+        // The peer address decides whether forward-auth believes X-Forwarded-* headers.
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP");
+        background.abort();
         self.state.store.close().await;
-        Ok(())
+        served
     }
 
     /// Serves until Ctrl-C or SIGTERM.

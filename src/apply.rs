@@ -1,4 +1,4 @@
-//! `ssogate apply FILE`: idempotently upserts roles, connectors and organizations from a
+//! `ssogate apply FILE`: idempotently upserts roles, connectors, organizations and apps from a
 //! TOML file, like a realm import. Everything that needs the network or the disk (IdP
 //! metadata, key files) is read first; then one transaction writes it all, or nothing.
 //!
@@ -21,6 +21,11 @@
 //! name = "Acme"
 //! jit_connectors = ["acme"]
 //! default_roles = ["member"]
+//!
+//! [[apps]]
+//! name = "wiki"
+//! origins = ["https://wiki.example.com"]
+//! organizations = ["Acme"]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -50,6 +55,9 @@ pub struct ApplyFile {
     pub connectors: Vec<ConnectorSpec>,
     #[serde(default)]
     pub organizations: Vec<OrganizationFileSpec>,
+    /// Downstream apps (see [`crate::gateway::apps::AppInput`]).
+    #[serde(default)]
+    pub apps: Vec<crate::gateway::apps::AppInput>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -576,6 +584,20 @@ pub async fn apply(file: &ApplyFile, ctx: &ApplyContext<'_>) -> Result<ApplyRepo
             .lines
             .push(format!("organization {}: applied", o.name));
     }
+    for app in &file.apps {
+        let (rec, created) =
+            crate::gateway::apps::save(&mut tx, app)
+                .await
+                .map_err(|e| match e {
+                    crate::gateway::apps::AppInputError::Store(s) => ApplyError::Store(s),
+                    other => ApplyError::Invalid(other.to_string()),
+                })?;
+        report.lines.push(format!(
+            "app {}: {}",
+            rec.name,
+            if created { "created" } else { "updated" }
+        ));
+    }
     for spec in &file.connectors {
         check_mapping_targets(&mut tx, &spec.id, &spec.role_mappings).await?;
     }
@@ -588,6 +610,7 @@ pub async fn apply(file: &ApplyFile, ctx: &ApplyContext<'_>) -> Result<ApplyRepo
                 "roles": file.roles.iter().map(|r| &r.name).collect::<Vec<_>>(),
                 "connectors": file.connectors.iter().map(|c| &c.id).collect::<Vec<_>>(),
                 "organizations": file.organizations.iter().map(|o| &o.name).collect::<Vec<_>>(),
+                "apps": file.apps.iter().map(|a| &a.name).collect::<Vec<_>>(),
                 "at": now_ms(),
             }),
             ..Default::default()

@@ -25,6 +25,8 @@ pub struct Config {
     pub log: LogConfig,
     pub login: LoginConfig,
     pub session: SessionConfig,
+    pub tokens: TokensConfig,
+    pub forward_auth: ForwardAuthConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +37,10 @@ pub struct ServerConfig {
     /// The URL people and IdPs reach ssogate at (used for ACS/callback URLs and cookies).
     /// Empty means `http://<listen address>`.
     pub public_url: String,
+    /// Peers (CIDRs, e.g. `127.0.0.1/32`, `10.0.0.0/8`) whose X-Forwarded-Host,
+    /// X-Forwarded-Uri, X-Forwarded-Proto and X-Original-URL headers forward-auth believes.
+    /// From any other peer those headers are ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +104,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:8080".into(),
             public_url: String::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -163,6 +170,53 @@ pub struct SessionConfig {
     pub absolute_lifetime_secs: u64,
     /// Share the session with sibling subdomains (e.g. `example.com`); empty = host only.
     pub cookie_domain: String,
+    /// How often expired sessions are deleted.
+    pub cleanup_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// `EdDSA` (Ed25519, default) or `ES256` (P-256). Applies to keys created from now on.
+    pub algorithm: String,
+    /// Lifetime of the JWTs ssogate hands to apps.
+    pub lifetime_secs: u64,
+    /// The `Cache-Control: max-age` of `/.well-known/jwks.json`: how long relying parties
+    /// may keep the key set. A new key is published at least this long before it signs.
+    pub jwks_max_age_secs: u64,
+    /// A new signing key every this long (0 = only `ssogate keys rotate`).
+    pub rotation_period_secs: u64,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            algorithm: "EdDSA".into(),
+            lifetime_secs: 300,
+            jwks_max_age_secs: 3600,
+            rotation_period_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardAuthConfig {
+    /// How long `/auth/verify` trusts what it learnt about a session (user, memberships,
+    /// live or not) without asking the database again. This bounds how late a sign-out on
+    /// another instance, a suspension or a role change takes effect. At most 60.
+    pub cache_ttl_secs: u64,
+    /// At most this many sessions cached.
+    pub cache_capacity: u64,
+}
+
+impl Default for ForwardAuthConfig {
+    fn default() -> Self {
+        ForwardAuthConfig {
+            cache_ttl_secs: 5,
+            cache_capacity: 100_000,
+        }
+    }
 }
 
 impl Default for SessionConfig {
@@ -171,6 +225,7 @@ impl Default for SessionConfig {
             idle_timeout_secs: 8 * 3600,
             absolute_lifetime_secs: 24 * 3600,
             cookie_domain: String::new(),
+            cleanup_interval_secs: 300,
         }
     }
 }
@@ -275,12 +330,42 @@ impl Config {
                     .into(),
             ));
         }
+        if self.session.cleanup_interval_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "session.cleanup_interval_secs must be positive".into(),
+            ));
+        }
+        self.trusted_proxies()?;
+        crate::tokens::Policy::from_config(&self.tokens)?;
+        if self.forward_auth.cache_ttl_secs > 60 || self.forward_auth.cache_capacity == 0 {
+            return Err(ConfigError::Invalid(
+                "forward_auth.cache_ttl_secs: at most 60; forward_auth.cache_capacity: positive"
+                    .into(),
+            ));
+        }
         if self.login.max_clock_skew_secs > 600 {
             return Err(ConfigError::Invalid(
                 "login.max_clock_skew_secs: at most 600".into(),
             ));
         }
         Ok(())
+    }
+
+    /// `server.trusted_proxies` parsed; a bare address is a single-host network.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .map(|raw| {
+                raw.parse::<ipnet::IpNet>()
+                    .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "server.trusted_proxies: {raw:?} is not a CIDR such as 127.0.0.1/32"
+                        ))
+                    })
+            })
+            .collect()
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {

@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use ssogate::app::{self, App};
 use ssogate::apply::{self, ApplyContext};
 use ssogate::config::Config;
-use ssogate::store::api_keys;
+use ssogate::store::{api_keys, now_ms, signing_keys};
+use ssogate::tokens::{rotation, Policy};
 
 #[derive(Parser)]
 #[command(
@@ -37,13 +38,27 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
-    /// Idempotently upsert connectors, organizations and roles from a TOML file.
+    /// Idempotently upsert connectors, organizations, roles and apps from a TOML file.
     Apply {
         file: PathBuf,
         /// Refuse to apply (and change nothing) when the configuration linter warns.
         #[arg(long)]
         strict: bool,
     },
+    /// Manage ssogate's token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Publish a new signing key now; it signs once relying parties had time to fetch it
+    /// (tokens.jwks_max_age_secs), and the current key leaves the JWKS after its tokens expired.
+    Rotate,
+    /// List the signing keys and their windows.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -86,6 +101,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// A unix-ms time for people (UTC, RFC 3339).
+fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
 fn one_line(e: &anyhow::Error) -> String {
     format!("{e:#}").replace('\n', " ")
 }
@@ -112,6 +134,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 key.name, key.id
             );
             println!("{plaintext}");
+            Ok(())
+        }
+        Command::Keys { command } => {
+            let store = app::open_store(&config).await?;
+            let master_key = app::load_master_key(&config, store.backend())?;
+            let policy = Policy::from_config(&config.tokens)?;
+            let now = now_ms();
+            if let KeysCommand::Rotate = command {
+                let applied = rotation::ensure(&store, &master_key, &policy, now, true).await?;
+                match (&applied.created, &applied.pending) {
+                    (Some((kid, _, sign_from)), _) => println!(
+                        "key {kid} ({}) published now; signs from {}",
+                        config.tokens.algorithm,
+                        when(*sign_from)
+                    ),
+                    (None, Some((kid, sign_from))) => println!(
+                        "key {kid} is already waiting to sign from {}; nothing to do",
+                        when(*sign_from)
+                    ),
+                    (None, None) => println!("nothing to do"),
+                }
+                if let Some((kid, retire_at, remove_at)) = &applied.retired {
+                    println!(
+                        "key {kid} stops signing at {} and leaves the JWKS at {}",
+                        when(*retire_at),
+                        when(*remove_at)
+                    );
+                }
+            }
+            let mut conn = store.read().await?;
+            for k in signing_keys::list(&mut conn).await? {
+                println!(
+                    "{} {} published {} signs {} retires {} removed {}",
+                    k.kid,
+                    k.alg,
+                    when(k.publish_at),
+                    when(k.sign_from),
+                    k.retire_at.map(when).unwrap_or_else(|| "-".into()),
+                    k.remove_at.map(when).unwrap_or_else(|| "-".into()),
+                );
+            }
             Ok(())
         }
         Command::Apply { file, strict } => {

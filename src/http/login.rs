@@ -5,7 +5,6 @@ use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::app::AppState;
 use crate::connectors::oidc::rp::{self, OidcRp};
@@ -15,9 +14,8 @@ use crate::connectors::ConnectorKind;
 use crate::error::AppError;
 use crate::flow::pending::{self, random_token, PendingData};
 use crate::flow::refusal::{refuse, Refusal};
-use crate::flow::return_to::sanitize_return_to;
+use crate::flow::return_to;
 use crate::http::RequestId;
-use crate::store::audit::{self, NewAuditEvent};
 use crate::store::connectors::{self as connector_store, ConnectorRecord};
 
 #[derive(Debug, Deserialize, Default)]
@@ -53,28 +51,7 @@ pub async fn start(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let connector = load_connector(&state, &id).await?;
-    let return_to = match q.return_to.as_deref() {
-        None | Some("") => None,
-        Some(raw) => match sanitize_return_to(raw) {
-            Some(ok) => Some(ok),
-            None => {
-                let mut conn = state.store.write().await?;
-                audit::record(
-                    &mut conn,
-                    &NewAuditEvent {
-                        kind: "signin.return_to_refused".into(),
-                        request_id: Some(rid.0.clone()),
-                        connector_id: Some(connector.id.clone()),
-                        reason: Some("return_to_not_allowed".into()),
-                        data: json!({ "return_to": raw.chars().take(512).collect::<String>() }),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-                None
-            }
-        },
-    };
+    let return_to = return_to::accept(&state, &rid, q.return_to.as_deref(), Some(&id)).await?;
     match start_inner(&state, &rid, &connector, return_to, &headers).await {
         Ok(resp) => Ok(resp),
         Err(r) => Err(refuse(&state, &rid, r).await),

@@ -2,6 +2,7 @@
 //! rendering) and the handlers. Handlers only extract, call the domain layer and render.
 
 pub mod api;
+pub mod forward_auth;
 pub mod health;
 pub mod login;
 pub mod oidc;
@@ -64,9 +65,16 @@ pub fn router(state: AppState) -> Router {
             rate_limit::limit,
         ));
     let session_layer = session::layer(&state);
+    // Forward-auth (reads the session cookie itself, through its cache) and the JWKS:
+    // outside the session layer.
+    let gateway = Router::new()
+        .route("/auth/verify", get(forward_auth::verify))
+        .route("/.well-known/jwks.json", get(forward_auth::jwks));
+    #[cfg(feature = "bench")]
+    let gateway = gateway.route("/bench/baseline", get(forward_auth::bench_baseline));
+    let gateway = gateway.with_state(state.clone());
     Router::new()
         .merge(signin)
-        .merge(api::router())
         .route("/saml/{connector}/metadata", get(saml::metadata))
         .route("/", get(pages::home))
         .route("/login", get(pages::login_page).post(pages::login_discover))
@@ -74,9 +82,11 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(pages::logout))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .nest("/api/v1", api::router())
         .fallback(not_found)
         .with_state(state)
         .layer(session_layer)
+        .merge(gateway)
         .layer(axum::middleware::from_fn(request_context))
         // Innermost: a panic in a handler becomes a 500 for this request only.
         .layer(CatchPanicLayer::custom(|_| {

@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::connectors::settings::ConnectorSettings;
 use crate::email::Email;
 use crate::error::AppError;
-use crate::flow::return_to::sanitize_return_to;
+use crate::flow::return_to;
 use crate::http::{session, RequestId};
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::{connectors as connector_store, identities, organizations as orgs, users};
@@ -70,9 +70,10 @@ fn start_href(id: &str, return_to: Option<&str>) -> String {
 
 pub async fn login_page(
     State(state): State<AppState>,
+    rid: RequestId,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, AppError> {
-    let return_to = q.return_to.as_deref().and_then(sanitize_return_to);
+    let return_to = return_to::accept(&state, &rid, q.return_to.as_deref(), None).await?;
     let mut conn = state.store.read().await?;
     let buttons = connector_store::list(&mut conn)
         .await?
@@ -109,9 +110,10 @@ pub struct DiscoverForm {
 /// `route_domains` on) is sent to that IdP.
 pub async fn login_discover(
     State(state): State<AppState>,
+    rid: RequestId,
     Form(f): Form<DiscoverForm>,
 ) -> Result<Response, AppError> {
-    let return_to = sanitize_return_to(&f.return_to);
+    let return_to = return_to::accept(&state, &rid, Some(&f.return_to), None).await?;
     let back = |err: &str| {
         let mut target = format!("/login?error={err}");
         if let Some(r) = &return_to {
@@ -152,7 +154,7 @@ struct MePage {
 }
 
 pub async fn me(State(state): State<AppState>, session: Session) -> Result<Response, AppError> {
-    let Some(who) = session::current(&session).await else {
+    let Some(who) = session::current(&state, &session).await else {
         return Ok(see_other("/login?return_to=%2Fme"));
     };
     let mut conn = state.store.read().await?;
@@ -207,7 +209,7 @@ pub async fn logout(
     rid: RequestId,
     session: Session,
 ) -> Result<Response, AppError> {
-    if let Some(who) = session::current(&session).await {
+    if let Some(who) = session::current(&state, &session).await {
         let mut conn = state.store.write().await?;
         audit::record(
             &mut conn,
@@ -222,6 +224,11 @@ pub async fn logout(
         )
         .await?;
     }
+    let id = session.id();
     session::end(&session).await.map_err(AppError::internal)?;
+    // After the row is gone: a forward-auth read racing this cannot cache it again.
+    if let Some(id) = id {
+        state.gateway.forget_session(&id.to_string());
+    }
     Ok(see_other("/login"))
 }

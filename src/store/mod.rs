@@ -14,6 +14,7 @@
 //! function works on a pooled connection and inside a transaction.
 
 pub mod api_keys;
+pub mod apps;
 pub mod audit;
 pub mod connectors;
 pub mod identities;

@@ -4,6 +4,11 @@
 //! when, through which connector) lives here. The user id is copied out of the record
 //! into its own column so that suspending a user or "sign out everywhere" can end all of
 //! that user's sessions with one statement.
+//!
+//! The `expiry_date` column is the authority on whether a session is live: it is the
+//! earlier of the absolute end (`expires_at` in the record) and the last activity plus
+//! the idle timeout. Activity moves it forward: a save through tower-sessions, or
+//! [`touch`] from forward-auth (which reads sessions without tower-sessions).
 
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
@@ -13,15 +18,39 @@ use super::{now_ms, AnyConnection, Result, Store};
 
 /// The key in the session record that names the signed-in user.
 pub const USER_ID_KEY: &str = "user_id";
+/// The key in the session record holding its absolute end (unix ms).
+pub const EXPIRES_AT_KEY: &str = "expires_at";
 
 #[derive(Clone, Debug)]
 pub struct DbSessionStore {
     store: Store,
+    idle_timeout_ms: Option<i64>,
 }
 
 impl DbSessionStore {
     pub fn new(store: Store) -> Self {
-        DbSessionStore { store }
+        DbSessionStore {
+            store,
+            idle_timeout_ms: None,
+        }
+    }
+
+    /// A saved session lives at most this long after the save (its last activity).
+    pub fn with_idle_timeout_ms(mut self, ms: i64) -> Self {
+        self.idle_timeout_ms = Some(ms);
+        self
+    }
+
+    /// The `expiry_date` column for `r` saved now.
+    fn expiry_column(&self, r: &Record) -> i64 {
+        let mut at = expiry_ms(r);
+        if let Some(end) = r.data.get(EXPIRES_AT_KEY).and_then(|v| v.as_i64()) {
+            at = at.min(end);
+        }
+        if let Some(idle) = self.idle_timeout_ms {
+            at = at.min(now_ms().saturating_add(idle));
+        }
+        at
     }
 }
 
@@ -54,7 +83,7 @@ impl SessionStore for DbSessionStore {
             .bind(record.id.to_string())
             .bind(user_id_of(record))
             .bind(data)
-            .bind(expiry_ms(record))
+            .bind(self.expiry_column(record))
             .execute(&mut *conn)
             .await
             .map_err(backend)?;
@@ -76,7 +105,7 @@ impl SessionStore for DbSessionStore {
         .bind(record.id.to_string())
         .bind(user_id_of(record))
         .bind(data)
-        .bind(expiry_ms(record))
+        .bind(self.expiry_column(record))
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
@@ -111,6 +140,46 @@ impl SessionStore for DbSessionStore {
             .map_err(backend)?;
         Ok(())
     }
+}
+
+/// A live session as forward-auth reads it: the record and its `expiry_date` column.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    pub record: Record,
+    pub expiry_date: i64,
+}
+
+/// The session `id` if it is live at `now`.
+pub async fn get_live(conn: &mut AnyConnection, id: &str, now: i64) -> Result<Option<LiveSession>> {
+    let row: Option<(Vec<u8>, i64)> =
+        sqlx::query_as("SELECT data, expiry_date FROM sessions WHERE id = $1 AND expiry_date > $2")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(conn)
+            .await?;
+    let Some((data, expiry_date)) = row else {
+        return Ok(None);
+    };
+    let record: Record = serde_json::from_slice(&data)
+        .map_err(|e| super::StoreError::Corrupt(format!("session record: {e}")))?;
+    Ok(Some(LiveSession {
+        record,
+        expiry_date,
+    }))
+}
+
+/// Moves a live session's expiry forward to `until` (activity). Never revives an
+/// expired session, never moves the expiry back.
+pub async fn touch(conn: &mut AnyConnection, id: &str, until: i64, now: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE sessions SET expiry_date = $2 WHERE id = $1 AND expiry_date > $3 AND expiry_date < $2",
+    )
+    .bind(id)
+    .bind(until)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 /// Ends every session of `user_id` (suspension, sign out everywhere).

@@ -6,7 +6,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use sqlx::Connection;
-use ssogate::app::App;
+use ssogate::app::{App, AppState};
 use ssogate::config::Config;
 use ssogate::secrets::MasterKey;
 use ssogate::store::Store;
@@ -113,12 +113,13 @@ pub async fn fresh_store(db: Db) -> TestStore {
 
 pub struct TestApp {
     pub address: String,
+    /// The running app's state (its store, gateway caches, keys).
+    #[allow(dead_code)]
+    pub state: AppState,
     pub client: reqwest::Client,
     pub store: Store,
     #[allow(dead_code)]
     pub master_key: MasterKey,
-    #[allow(dead_code)]
-    pub state: ssogate::app::AppState,
     #[allow(dead_code)]
     pub db: TestDb,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -138,10 +139,15 @@ pub async fn spawn_app(db: Db) -> TestApp {
 }
 
 pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    init_tracing();
     let db = fresh_database(db).await;
     let mut config = test_config(&db);
     tweak(&mut config);
+    spawn_app_on(db, config).await
+}
+
+/// Runs the app with `config` on the database `db` (e.g. again after a restart).
+pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
+    init_tracing();
     let app = App::build(config).await.expect("the app builds");
     let address = format!("http://{}", app.local_addr());
     let state = app.state().clone();
@@ -157,10 +163,10 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> TestApp 
     });
     TestApp {
         address,
+        state,
         client: new_client(),
         store,
         master_key,
-        state,
         db,
         shutdown: Some(tx),
     }

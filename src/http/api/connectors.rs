@@ -7,6 +7,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::ApiCaller;
+use super::ApiJson;
 use crate::app::AppState;
 use crate::apply::{prepare_connector, ApplyContext, ConnectorSpec};
 use crate::error::AppError;
@@ -58,7 +59,7 @@ pub async fn put(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
-    Json(mut spec): Json<ConnectorSpec>,
+    ApiJson(mut spec): ApiJson<ConnectorSpec>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     if spec.id.is_empty() {
         spec.id = id.clone();

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::ApiCaller;
+use super::ApiJson;
 use crate::app::AppState;
 use crate::connectors::ExternalProfile;
 use crate::error::AppError;
@@ -38,7 +39,7 @@ pub struct DryRunRequest {
 pub async fn dry_run(
     State(state): State<AppState>,
     _caller: ApiCaller,
-    Json(req): Json<DryRunRequest>,
+    ApiJson(req): ApiJson<DryRunRequest>,
 ) -> Result<Json<Value>, AppError> {
     let mut conn = state.store.read().await?;
     let rec = connector_store::get(&mut conn, &req.connector)

@@ -6,6 +6,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::ApiCaller;
+use super::ApiJson;
 use crate::app::AppState;
 use crate::apply::{OrganizationFileSpec, RoleSpec};
 use crate::connectors::ConnectorKind;
@@ -41,7 +42,7 @@ pub async fn get(
 pub async fn upsert(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Json(spec): Json<OrganizationFileSpec>,
+    ApiJson(spec): ApiJson<OrganizationFileSpec>,
 ) -> Result<Json<Value>, AppError> {
     let invalid = |m: String| AppError::bad_request("organization_invalid", m);
     if spec.name.trim().is_empty() {
@@ -133,7 +134,7 @@ pub async fn list_roles(
 pub async fn upsert_role(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Json(spec): Json<RoleSpec>,
+    ApiJson(spec): ApiJson<RoleSpec>,
 ) -> Result<Json<Value>, AppError> {
     if spec.name.trim().is_empty() {
         return Err(AppError::bad_request(

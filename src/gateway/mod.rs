@@ -1,0 +1,547 @@
+//! The downstream half: what ssogate does for the apps behind it.
+//!
+//! - [`apps`]: the apps (stored, validated, and kept in memory by host and origin).
+//! - forward-auth's state ([`Gateway`]): which proxies to believe, and short in-memory
+//!   caches so that `/auth/verify` needs neither a database round-trip nor a signature
+//!   per request. What a session says (who, live or not, memberships) is cached for
+//!   `forward_auth.cache_ttl_secs` (5 s by default), and a minted token is reused while
+//!   its key still signs, the app's settings are unchanged and more than half of its
+//!   lifetime is left. A sign-out or suspension on this instance drops the entries at
+//!   once; one on another instance (or a role change) takes effect within the TTL.
+//! - [`maintenance`]: the background task (key schedule, session clean-up, reloads).
+
+pub mod apps;
+pub mod maintenance;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::http::{HeaderName, HeaderValue};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::store::audit::{self, NewAuditEvent};
+use crate::store::{self, sessions, users, Store, StoreError};
+use crate::tokens::{self, AccessClaims, KeyRing, OrganizationClaim, Policy, TokenError};
+use apps::{AppEntry, Registry};
+
+pub static X_AUTH_REQUEST_USER: HeaderName = HeaderName::from_static("x-auth-request-user");
+pub static X_AUTH_REQUEST_EMAIL: HeaderName = HeaderName::from_static("x-auth-request-email");
+pub static X_AUTH_REQUEST_NAME: HeaderName = HeaderName::from_static("x-auth-request-name");
+pub static X_AUTH_REQUEST_ORG: HeaderName = HeaderName::from_static("x-auth-request-org");
+pub static X_AUTH_REQUEST_ROLES: HeaderName = HeaderName::from_static("x-auth-request-roles");
+
+/// One organization membership as forward-auth sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub id: String,
+    pub name: String,
+    pub role_ids: Vec<String>,
+    pub role_names: Vec<String>,
+}
+
+/// Who is behind a live session, as of the last look at the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub memberships: Vec<Membership>,
+}
+
+impl Identity {
+    /// The memberships `app` sees if it admits this person, or None when it does not.
+    /// An app restricted to organizations sees only those (it has no business knowing
+    /// about the others).
+    pub fn admitted_by<'a>(&'a self, app: &AppEntry) -> Option<Vec<&'a Membership>> {
+        let seen: Vec<&Membership> = self
+            .memberships
+            .iter()
+            .filter(|m| !app.org_restricted || app.organization_ids.contains(&m.id))
+            .collect();
+        if app.org_restricted && seen.is_empty() {
+            return None;
+        }
+        if app.role_restricted
+            && !seen
+                .iter()
+                .any(|m| m.role_ids.iter().any(|r| app.role_ids.contains(r)))
+        {
+            return None;
+        }
+        Some(seen)
+    }
+}
+
+/// What forward-auth answers an admitted request with, made once per (session, app)
+/// and reused while it is fresh.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    kid: Option<String>,
+    refresh_at: i64,
+    app_updated_at: i64,
+}
+
+/// What the cache knows about one session id.
+#[derive(Debug)]
+pub struct CachedSession {
+    /// None: no live session (or a suspended user) behind this id.
+    pub identity: Option<Arc<Identity>>,
+    /// The session's `expiry_date` when it was read (or moved forward).
+    expires_at: i64,
+    fetched_at: i64,
+    grants: RwLock<HashMap<String, Grant>>,
+}
+
+pub struct Gateway {
+    /// The apps, with the number of the load that produced them.
+    registry: RwLock<(u64, Arc<Registry>)>,
+    /// Loads started so far: a load that started earlier never replaces a later one
+    /// (the background reload racing a reload after an API change).
+    registry_loads: AtomicU64,
+    sessions: RwLock<HashMap<String, Arc<CachedSession>>>,
+    /// Bumped by every sign-out or suspension: a session read from the database before
+    /// one is not cached after it (it may be the very session that just ended).
+    forgets: AtomicU64,
+    trusted_proxies: Vec<ipnet::IpNet>,
+    pub cookie_name: &'static str,
+    ttl_ms: i64,
+    capacity: usize,
+    idle_timeout_ms: i64,
+    pub keys: Arc<KeyRing>,
+    pub policy: Policy,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Gateway {
+    pub fn new(
+        config: &Config,
+        public_url: &str,
+        keys: Arc<KeyRing>,
+        policy: Policy,
+    ) -> Result<Gateway, crate::config::ConfigError> {
+        Ok(Gateway {
+            registry: RwLock::new((0, Arc::new(Registry::default()))),
+            registry_loads: AtomicU64::new(0),
+            sessions: RwLock::new(HashMap::new()),
+            forgets: AtomicU64::new(0),
+            trusted_proxies: config.trusted_proxies()?,
+            cookie_name: crate::http::session::cookie_name(config, public_url),
+            ttl_ms: config.forward_auth.cache_ttl_secs as i64 * 1000,
+            capacity: config.forward_auth.cache_capacity.min(10_000_000) as usize,
+            idle_timeout_ms: (config.session.idle_timeout_secs as i64).saturating_mul(1000),
+            keys,
+            policy,
+        })
+    }
+
+    /// Whether forwarded headers from `peer` are believed.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        let peer = match peer {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer),
+            v4 => v4,
+        };
+        self.trusted_proxies.iter().any(|n| n.contains(&peer))
+    }
+
+    pub fn registry(&self) -> Arc<Registry> {
+        read(&self.registry).1.clone()
+    }
+
+    /// Reloads the apps from the database.
+    pub async fn reload_apps(&self, store: &Store) -> Result<(), StoreError> {
+        let load = self.registry_loads.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut conn = store.read().await?;
+        let records = store::apps::list(&mut conn).await?;
+        drop(conn);
+        let fresh = Arc::new(Registry::from_records(records));
+        let mut current = write(&self.registry);
+        if load > current.0 {
+            *current = (load, fresh);
+        }
+        Ok(())
+    }
+
+    /// What is known about session `sid` at `now`: from the cache while fresh, else from
+    /// the database (and then cached, a dead session too).
+    pub async fn session(
+        &self,
+        store: &Store,
+        sid: &str,
+        now: i64,
+    ) -> Result<Arc<CachedSession>, GatewayError> {
+        if let Some(c) = read(&self.sessions).get(sid) {
+            if now < c.fetched_at + self.ttl_ms && (c.identity.is_none() || now < c.expires_at) {
+                return Ok(c.clone());
+            }
+        }
+        let forgets = self.forgets.load(Ordering::SeqCst);
+        let (identity, expires_at) = match self.load_identity(store, sid, now).await? {
+            Some((identity, expires_at)) => (Some(identity), expires_at),
+            None => (None, 0),
+        };
+        let previous = read(&self.sessions).get(sid).cloned();
+        // Grants made for the same identity stay valid across a refresh.
+        let grants = match (&previous, &identity) {
+            (Some(p), Some(id)) if p.identity.as_ref().is_some_and(|old| old == id) => {
+                read(&p.grants).clone()
+            }
+            _ => HashMap::new(),
+        };
+        let entry = Arc::new(CachedSession {
+            identity,
+            expires_at,
+            fetched_at: now,
+            grants: RwLock::new(grants),
+        });
+        let mut map = write(&self.sessions);
+        if self.forgets.load(Ordering::SeqCst) != forgets {
+            return Ok(entry);
+        }
+        if map.len() >= self.capacity {
+            let ttl = self.ttl_ms;
+            map.retain(|_, c| now < c.fetched_at + ttl);
+            if map.len() >= self.capacity {
+                map.clear();
+            }
+        }
+        map.insert(sid.to_string(), entry.clone());
+        Ok(entry)
+    }
+
+    async fn load_identity(
+        &self,
+        store: &Store,
+        sid: &str,
+        now: i64,
+    ) -> Result<Option<(Arc<Identity>, i64)>, GatewayError> {
+        let mut conn = store.read().await?;
+        let Some(live) = sessions::get_live(&mut conn, sid, now).await? else {
+            return Ok(None);
+        };
+        let Some(who) = crate::http::session::signed_in_from_record(&live.record, now) else {
+            return Ok(None);
+        };
+        let Some(user) = users::get(&mut conn, &who.user_id)
+            .await?
+            .filter(|u| !u.suspended)
+        else {
+            return Ok(None);
+        };
+        let memberships = store::apps::user_access(&mut conn, &user.id)
+            .await?
+            .into_iter()
+            .map(|m| Membership {
+                id: m.organization_id,
+                name: m.organization_name,
+                role_ids: m.roles.iter().map(|r| r.0.clone()).collect(),
+                role_names: m.roles.into_iter().map(|r| r.1).collect(),
+            })
+            .collect();
+        drop(conn);
+        let mut expires_at = live.expiry_date;
+        // Activity through an app keeps the session from idling out (at most one write
+        // a minute per session).
+        let wanted = who.expires_at.min(now.saturating_add(self.idle_timeout_ms));
+        if wanted - expires_at
+            >= crate::http::session::activity_granularity_ms(self.idle_timeout_ms)
+        {
+            match store.write().await {
+                Ok(mut w) => match sessions::touch(&mut w, sid, wanted, now).await {
+                    Ok(true) => expires_at = wanted,
+                    // Ended meanwhile (or moved already): keep what was read.
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not record session activity"),
+                },
+                Err(e) => tracing::warn!(error = %e, "could not record session activity"),
+            }
+        }
+        Ok(Some((
+            Arc::new(Identity {
+                user_id: user.id,
+                email: user.email,
+                name: user.name,
+                memberships,
+            }),
+            expires_at,
+        )))
+    }
+
+    /// Forgets a session at once (sign-out on this instance).
+    pub fn forget_session(&self, sid: &str) {
+        let mut map = write(&self.sessions);
+        self.forgets.fetch_add(1, Ordering::SeqCst);
+        map.remove(sid);
+    }
+
+    /// Forgets every session of a user at once (suspension on this instance).
+    pub fn forget_user(&self, user_id: &str) {
+        let mut map = write(&self.sessions);
+        self.forgets.fetch_add(1, Ordering::SeqCst);
+        map.retain(|_, c| c.identity.as_ref().is_none_or(|i| i.user_id != user_id));
+    }
+
+    /// Drops stale cache entries.
+    pub fn sweep(&self, now: i64) {
+        let ttl = self.ttl_ms;
+        write(&self.sessions).retain(|_, c| now < c.fetched_at + ttl);
+    }
+
+    /// The headers for an admitted request of `identity` to `app`, reusing a fresh grant.
+    pub fn grant(
+        &self,
+        cached: &CachedSession,
+        identity: &Identity,
+        seen: &[&Membership],
+        app: &AppEntry,
+        issuer: &str,
+        now: i64,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError> {
+        let keys = if app.headers.token {
+            Some(self.keys.snapshot())
+        } else {
+            None
+        };
+        let signer = keys.as_ref().and_then(|k| k.signer_at(now));
+        if let Some(g) = read(&cached.grants).get(&app.id) {
+            if now < g.refresh_at
+                && g.app_updated_at == app.updated_at
+                && g.kid.as_deref() == signer.map(|k| k.kid.as_str())
+            {
+                return Ok(g.headers.clone());
+            }
+        }
+        let mut headers = Vec::with_capacity(6);
+        let h = app.headers;
+        if h.user {
+            push(&mut headers, &X_AUTH_REQUEST_USER, &identity.user_id);
+        }
+        if h.email {
+            if let Some(e) = &identity.email {
+                push(&mut headers, &X_AUTH_REQUEST_EMAIL, e);
+            }
+        }
+        if h.name {
+            if let Some(n) = &identity.name {
+                push(&mut headers, &X_AUTH_REQUEST_NAME, n);
+            }
+        }
+        if h.org {
+            let list: Vec<String> = seen.iter().map(|m| list_item(&m.name)).collect();
+            push(&mut headers, &X_AUTH_REQUEST_ORG, &list.join(","));
+        }
+        if h.roles {
+            let list: Vec<String> = seen
+                .iter()
+                .flat_map(|m| {
+                    m.role_names
+                        .iter()
+                        .map(move |r| format!("{}:{}", list_item(&m.name), list_item(r)))
+                })
+                .collect();
+            push(&mut headers, &X_AUTH_REQUEST_ROLES, &list.join(","));
+        }
+        let mut refresh_at = now + self.ttl_ms.max(1000) * 12;
+        let mut kid = None;
+        if h.token {
+            let key = signer.ok_or(TokenError::NoSigningKey)?;
+            let lifetime = self.policy.token_lifetime_ms;
+            let claims = AccessClaims {
+                iss: issuer.to_string(),
+                sub: identity.user_id.clone(),
+                aud: app.audience.clone(),
+                iat: now / 1000,
+                exp: (now + lifetime) / 1000,
+                jti: uuid::Uuid::new_v4().to_string(),
+                email: identity.email.clone(),
+                name: identity.name.clone(),
+                organizations: seen
+                    .iter()
+                    .map(|m| OrganizationClaim {
+                        id: m.id.clone(),
+                        name: m.name.clone(),
+                        roles: m.role_names.clone(),
+                    })
+                    .collect(),
+            };
+            let jwt = tokens::sign(key, &claims)?;
+            if let Ok(v) = HeaderValue::from_str(&format!("Bearer {jwt}")) {
+                headers.push((axum::http::header::AUTHORIZATION, v));
+            }
+            refresh_at = now + lifetime / 2;
+            kid = Some(key.kid.clone());
+        }
+        write(&cached.grants).insert(
+            app.id.clone(),
+            Grant {
+                headers: headers.clone(),
+                kid,
+                refresh_at,
+                app_updated_at: app.updated_at,
+            },
+        );
+        Ok(headers)
+    }
+}
+
+/// A header value from text: control characters dropped (they cannot be sent), the
+/// rest as UTF-8.
+fn push(headers: &mut Vec<(HeaderName, HeaderValue)>, name: &HeaderName, value: &str) {
+    let clean: String = value.chars().filter(|c| !c.is_control()).collect();
+    if let Ok(v) = HeaderValue::from_bytes(clean.as_bytes()) {
+        headers.push((name.clone(), v));
+    }
+}
+
+/// An item of a comma-separated header list (`X-Auth-Request-Org`, `-Roles`):
+/// `%`, `,` and `:` percent-encoded so that names containing them split unambiguously.
+pub fn list_item(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            ',' => out.push_str("%2C"),
+            ':' => out.push_str("%3A"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Suspends a user and ends all their sessions in one transaction, with an audit event;
+/// this instance's forward-auth forgets them at once. Returns how many sessions ended.
+pub async fn suspend_user(
+    store: &Store,
+    gateway: &Gateway,
+    user_id: &str,
+    actor: &str,
+    request_id: Option<String>,
+) -> Result<u64, StoreError> {
+    let mut tx = store.begin().await?;
+    users::set_suspended(&mut tx, user_id, true).await?;
+    let ended = sessions::delete_for_user(&mut tx, user_id).await?;
+    audit::record(
+        &mut tx,
+        &NewAuditEvent {
+            kind: "user.suspended".into(),
+            request_id,
+            actor: Some(actor.to_string()),
+            user_id: Some(user_id.to_string()),
+            data: json!({ "sessions_ended": ended }),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    gateway.forget_user(user_id);
+    Ok(ended)
+}
+
+/// Lifts a suspension (the user signs in again; no session comes back).
+pub async fn unsuspend_user(
+    store: &Store,
+    user_id: &str,
+    actor: &str,
+    request_id: Option<String>,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    users::set_suspended(&mut tx, user_id, false).await?;
+    audit::record(
+        &mut tx,
+        &NewAuditEvent {
+            kind: "user.unsuspended".into(),
+            request_id,
+            actor: Some(actor.to_string()),
+            user_id: Some(user_id.to_string()),
+            data: json!({}),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn app(orgs: &[&str], roles: &[&str]) -> AppEntry {
+        AppEntry {
+            id: "a".into(),
+            name: "a".into(),
+            audience: "a".into(),
+            origins: vec![],
+            org_restricted: !orgs.is_empty(),
+            organization_ids: orgs.iter().map(|s| s.to_string()).collect::<HashSet<_>>(),
+            role_restricted: !roles.is_empty(),
+            role_ids: roles.iter().map(|s| s.to_string()).collect::<HashSet<_>>(),
+            headers: Default::default(),
+            redirect: false,
+            updated_at: 0,
+        }
+    }
+
+    fn identity() -> Identity {
+        Identity {
+            user_id: "u".into(),
+            email: None,
+            name: None,
+            memberships: vec![
+                Membership {
+                    id: "acme".into(),
+                    name: "Acme".into(),
+                    role_ids: vec!["member".into()],
+                    role_names: vec!["member".into()],
+                },
+                Membership {
+                    id: "globex".into(),
+                    name: "Globex".into(),
+                    role_ids: vec!["admin".into()],
+                    role_names: vec!["admin".into()],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn admission_by_organization_and_role() {
+        let who = identity();
+        assert_eq!(who.admitted_by(&app(&[], &[])).map(|s| s.len()), Some(2));
+        let seen = who.admitted_by(&app(&["acme"], &[])).expect("member");
+        assert_eq!(seen.len(), 1, "only the app's organizations are shown");
+        assert!(who.admitted_by(&app(&["initech"], &[])).is_none());
+        assert!(who.admitted_by(&app(&[], &["admin"])).is_some());
+        // The admin role is held in Globex, not in the admitted organization.
+        assert!(who.admitted_by(&app(&["acme"], &["admin"])).is_none());
+        assert!(who.admitted_by(&app(&["globex"], &["admin"])).is_some());
+        // Restricted with every listed organization deleted: closed, not open.
+        let mut closed = app(&["acme"], &[]);
+        closed.organization_ids.clear();
+        assert!(who.admitted_by(&closed).is_none());
+    }
+
+    #[test]
+    fn list_items_escape_separators() {
+        assert_eq!(list_item("R&D, Europe: 100%"), "R&D%2C Europe%3A 100%25");
+    }
+}

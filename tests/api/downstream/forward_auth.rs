@@ -1,0 +1,434 @@
+//! `/auth/verify` against the running app: who is identified, what each case answers,
+//! how soon sign-out and suspension take effect, sessions across a restart.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use ssogate::store::{now_ms, sessions};
+
+use super::support::{self, api_key, header, put_app, sign_in, trust_loopback, user, verify};
+use crate::helpers::{
+    fresh_database, spawn_app_on, spawn_app_with, test_config, Db, TestApp, TestDb,
+};
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $(#[tokio::test] async fn $name() { super::$name(crate::helpers::Db::Sqlite).await })* }
+        mod postgres { $(#[tokio::test] async fn $name() { super::$name(crate::helpers::Db::Postgres).await })* }
+    };
+}
+
+both!(
+    anonymous_requests_are_sent_to_sign_in,
+    a_member_gets_identity_headers_and_a_token,
+    an_app_admits_only_its_organizations_and_roles,
+    logout_takes_effect_within_the_documented_bound,
+    suspension_ends_every_session,
+    sessions_survive_a_restart,
+    a_user_with_200_groups_gets_through,
+);
+
+const HOST: &str = "app.test:8081";
+const ORIGIN: &str = "http://app.test:8081";
+
+async fn app_with(db: Db, body: serde_json::Value) -> (TestApp, String) {
+    let app = spawn_app_with(db, trust_loopback).await;
+    let key = api_key(&app).await;
+    let r = put_app(&app, &key, body).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    (app, key)
+}
+
+async fn anonymous_requests_are_sent_to_sign_in(db: Db) {
+    let (app, key) = app_with(db, json!({"name": "wiki", "origins": [ORIGIN]})).await;
+    let r = verify(&app, HOST, "/docs?a=1&b=2", None).await;
+    assert_eq!(r.status(), 401);
+    let expected = format!(
+        "{}/login?return_to=http%3A%2F%2Fapp.test%3A8081%2Fdocs%3Fa%3D1%26b%3D2",
+        app.address
+    );
+    assert_eq!(
+        header(&r, "x-ssogate-login-url").as_deref(),
+        Some(expected.as_str())
+    );
+    assert_eq!(header(&r, "cache-control").as_deref(), Some("no-store"));
+    // A session id that is not (or no longer) live is the same as none.
+    let r = verify(&app, HOST, "/", Some("AAAAAAAAAAAAAAAAAAAAAA")).await;
+    assert_eq!(r.status(), 401);
+
+    // Redirect mode for Traefik/Caddy: ?rd=1, or the app's setting.
+    let r = app
+        .client
+        .get(app.url("/auth/verify?rd=1"))
+        .header("x-forwarded-host", HOST)
+        .header("x-forwarded-uri", "/docs?a=1&b=2")
+        .header("x-forwarded-proto", "http")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 302);
+    assert_eq!(header(&r, "location").as_deref(), Some(expected.as_str()));
+    let r = put_app(
+        &app,
+        &key,
+        json!({"name": "wiki", "origins": [ORIGIN], "unauthenticated": "redirect"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = verify(&app, HOST, "/x", None).await;
+    assert_eq!(r.status(), 302);
+
+    // X-Original-URL (nginx) names the app too.
+    let r = app
+        .client
+        .get(app.url("/auth/verify"))
+        .header("x-original-url", "http://APP.test:8081/y")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 302);
+    // An unknown host is no app: 403.
+    assert_eq!(verify(&app, "other.test", "/", None).await.status(), 403);
+}
+
+async fn a_member_gets_identity_headers_and_a_token(db: Db) {
+    let (app, _) = app_with(
+        db,
+        json!({"name": "wiki", "origins": [ORIGIN], "audience": "urn:wiki"}),
+    )
+    .await;
+    let uid = user(
+        &app,
+        "alice@acme.test",
+        "Alice Ünal",
+        &[("Acme", &["member", "admin"]), ("R&D, Europe", &["viewer"])],
+    )
+    .await;
+    let sid = sign_in(&app, &uid).await;
+    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        header(&r, "x-auth-request-user").as_deref(),
+        Some(uid.as_str())
+    );
+    assert_eq!(
+        header(&r, "x-auth-request-email").as_deref(),
+        Some("alice@acme.test")
+    );
+    assert_eq!(
+        header(&r, "x-auth-request-name").as_deref(),
+        Some("Alice Ünal")
+    );
+    assert_eq!(
+        header(&r, "x-auth-request-org").as_deref(),
+        Some("Acme,R&D%2C Europe")
+    );
+    assert_eq!(
+        header(&r, "x-auth-request-roles").as_deref(),
+        Some("Acme:admin,Acme:member,R&D%2C Europe:viewer")
+    );
+    let auth = header(&r, "authorization").expect("a token");
+    let jwt = auth.strip_prefix("Bearer ").expect("bearer");
+    let h = jsonwebtoken::decode_header(jwt).expect("header");
+    assert_eq!(h.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(h.alg, jsonwebtoken::Algorithm::EdDSA);
+    let c = support::verified_claims(&app, jwt, "urn:wiki").await;
+    assert_eq!(c["iss"], json!(app.address));
+    assert_eq!(c["sub"], json!(uid));
+    assert_eq!(c["aud"], json!("urn:wiki"));
+    assert_eq!(c["email"], json!("alice@acme.test"));
+    assert_eq!(c["name"], json!("Alice Ünal"));
+    let lifetime = c["exp"].as_i64().expect("exp") - c["iat"].as_i64().expect("iat");
+    assert_eq!(lifetime, 300, "tokens.lifetime_secs");
+    assert!(c["jti"].as_str().is_some_and(|j| j.len() >= 32));
+    let orgs = c["organizations"].as_array().expect("organizations");
+    assert_eq!(orgs.len(), 2);
+    assert_eq!(orgs[0]["name"], json!("Acme"));
+    assert_eq!(orgs[0]["roles"], json!(["admin", "member"]));
+    assert!(orgs[0]["id"].as_str().is_some());
+
+    // The hot path reuses the token (no signature per request) ...
+    let again = verify(&app, HOST, "/other", Some(&sid)).await;
+    assert_eq!(
+        header(&again, "authorization").as_deref(),
+        Some(auth.as_str())
+    );
+    // ... and an app that asks for fewer headers gets fewer.
+    let key = api_key(&app).await;
+    let r = put_app(
+        &app,
+        &key,
+        json!({"name": "wiki", "origins": [ORIGIN], "headers": ["user", "email"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "x-auth-request-email").is_some());
+    assert!(header(&r, "authorization").is_none());
+    assert!(header(&r, "x-auth-request-roles").is_none());
+}
+
+async fn an_app_admits_only_its_organizations_and_roles(db: Db) {
+    let app = spawn_app_with(db, trust_loopback).await;
+    let member = user(
+        &app,
+        "m@acme.test",
+        "M",
+        &[("Acme", &["member"]), ("Globex", &["admin"])],
+    )
+    .await;
+    let admin = user(&app, "a@acme.test", "A", &[("Acme", &["admin"])]).await;
+    let outsider = user(&app, "o@initech.test", "O", &[("Initech", &["admin"])]).await;
+    let key = api_key(&app).await;
+    let r = put_app(
+        &app,
+        &key,
+        json!({"name": "admin", "origins": [ORIGIN], "organizations": ["Acme"], "roles": ["admin"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    for (who, expected) in [(&member, 403), (&admin, 200), (&outsider, 403)] {
+        let sid = sign_in(&app, who).await;
+        assert_eq!(
+            verify(&app, HOST, "/", Some(&sid)).await.status(),
+            expected,
+            "{who}"
+        );
+    }
+    // The admitted user's headers show only the app's organizations.
+    let sid = sign_in(&app, &admin).await;
+    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    assert_eq!(header(&r, "x-auth-request-org").as_deref(), Some("Acme"));
+}
+
+/// On the instance that signs the person out: at once. On another instance (simulated
+/// by deleting the session row behind this instance's back): within
+/// forward_auth.cache_ttl_secs (5 s), the documented bound.
+async fn logout_takes_effect_within_the_documented_bound(db: Db) {
+    let (app, _) = app_with(db, json!({"name": "wiki", "origins": [ORIGIN]})).await;
+    let uid = user(&app, "bob@acme.test", "Bob", &[]).await;
+    let sid = sign_in(&app, &uid).await;
+    assert_eq!(verify(&app, HOST, "/", Some(&sid)).await.status(), 200);
+    let r = app
+        .client
+        .post(app.url("/logout"))
+        .header("cookie", support::cookie(&app, &sid))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        verify(&app, HOST, "/", Some(&sid)).await.status(),
+        401,
+        "at once"
+    );
+
+    let sid = sign_in(&app, &uid).await;
+    assert_eq!(verify(&app, HOST, "/", Some(&sid)).await.status(), 200);
+    let started = Instant::now();
+    {
+        let mut c = app.store.write().await.expect("conn");
+        sessions::delete_for_user(&mut c, &uid)
+            .await
+            .expect("delete");
+    }
+    let bound = Duration::from_secs(app.state.config.forward_auth.cache_ttl_secs);
+    loop {
+        let status = verify(&app, HOST, "/", Some(&sid)).await.status();
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            started.elapsed() <= bound + Duration::from_millis(500),
+            "still signed in {:?} after the session ended elsewhere",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn suspension_ends_every_session(db: Db) {
+    let (app, key) = app_with(db, json!({"name": "wiki", "origins": [ORIGIN]})).await;
+    let uid = user(&app, "carol@acme.test", "Carol", &[]).await;
+    let s1 = sign_in(&app, &uid).await;
+    let s2 = sign_in(&app, &uid).await;
+    for s in [&s1, &s2] {
+        assert_eq!(verify(&app, HOST, "/", Some(s)).await.status(), 200);
+    }
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/users/{uid}/suspend")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("suspend");
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["sessions_ended"], json!(2));
+    for s in [&s1, &s2] {
+        assert_eq!(verify(&app, HOST, "/", Some(s)).await.status(), 401);
+    }
+    let mut c = app.store.read().await.expect("conn");
+    assert_eq!(
+        sessions::count_for_user(&mut c, &uid).await.expect("count"),
+        0
+    );
+    let events = ssogate::store::audit::query(
+        &mut c,
+        &ssogate::store::audit::AuditFilter {
+            kind: Some("user.suspended".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("audit");
+    assert_eq!(events.len(), 1);
+    assert!(events[0]
+        .actor
+        .as_deref()
+        .is_some_and(|a| a.starts_with("api-key:")));
+    drop(c);
+    // A suspended user's older session that is somehow still cached elsewhere is
+    // refused within the bound too: the identity check reads the suspended flag.
+    let r = app
+        .client
+        .post(app.url("/api/v1/users/no-such-user/suspend"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("suspend");
+    assert_eq!(r.status(), 404);
+}
+
+async fn sessions_survive_a_restart(db: Db) {
+    let real = fresh_database(db).await;
+    let mut config = test_config(&real);
+    trust_loopback(&mut config);
+    let borrowed = || TestDb {
+        url: real.url.clone(),
+        dir: tempfile::tempdir().expect("dir"),
+    };
+    let app = spawn_app_on(borrowed(), config.clone()).await;
+    let key = api_key(&app).await;
+    assert_eq!(
+        put_app(&app, &key, json!({"name": "wiki", "origins": [ORIGIN]}))
+            .await
+            .status(),
+        201
+    );
+    let uid = user(&app, "dave@acme.test", "Dave", &[]).await;
+    let sid = sign_in(&app, &uid).await;
+    let first = verify(&app, HOST, "/", Some(&sid)).await;
+    assert_eq!(first.status(), 200);
+    let kid_before = jwt_kid(&first);
+    drop(app);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let app = spawn_app_on(borrowed(), config).await;
+    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    assert_eq!(r.status(), 200, "the session outlives the process");
+    assert_eq!(jwt_kid(&r), kid_before, "and so does the signing key");
+}
+
+fn jwt_kid(r: &reqwest::Response) -> String {
+    let auth = header(r, "authorization").expect("token");
+    jsonwebtoken::decode_header(auth.trim_start_matches("Bearer "))
+        .expect("header")
+        .kid
+        .expect("kid")
+}
+
+/// 200 organizations with a role each: the answer stays within the documented proxy
+/// buffer (README: proxy_buffer_size 64k) and the token still verifies.
+async fn a_user_with_200_groups_gets_through(db: Db) {
+    let (app, _) = app_with(db, json!({"name": "wiki", "origins": [ORIGIN]})).await;
+    let names: Vec<String> = (0..200)
+        .map(|i| format!("Engineering Group {i:03}"))
+        .collect();
+    let memberships: Vec<(&str, &[&str])> = names
+        .iter()
+        .map(|n| (n.as_str(), &["member"][..]))
+        .collect();
+    let uid = user(&app, "erin@acme.test", "Erin", &memberships).await;
+    let sid = sign_in(&app, &uid).await;
+    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    assert_eq!(r.status(), 200);
+    let size: usize = r
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    assert!(size < 64 * 1024, "response headers are {size} bytes");
+    let jwt = header(&r, "authorization").expect("token");
+    let c = support::verified_claims(&app, jwt.trim_start_matches("Bearer "), ORIGIN).await;
+    assert_eq!(c["organizations"].as_array().map(|a| a.len()), Some(200));
+}
+
+/// Forwarded headers from a peer that is not a trusted proxy are ignored: no app is
+/// identified, even with a valid session.
+#[tokio::test]
+async fn an_untrusted_peer_cannot_name_the_app() {
+    for trusted in [vec![], vec!["10.0.0.0/8".to_string()]] {
+        let app = spawn_app_with(Db::Sqlite, |c| c.server.trusted_proxies = trusted.clone()).await;
+        let key = api_key(&app).await;
+        assert_eq!(
+            put_app(&app, &key, json!({"name": "wiki", "origins": [ORIGIN]}))
+                .await
+                .status(),
+            201
+        );
+        let uid = user(&app, "mallory@acme.test", "M", &[]).await;
+        let sid = sign_in(&app, &uid).await;
+        let r = verify(&app, HOST, "/", Some(&sid)).await;
+        assert_eq!(r.status(), 403, "trusted_proxies = {trusted:?}");
+        assert!(header(&r, "x-auth-request-user").is_none());
+        let r = app
+            .client
+            .get(app.url("/auth/verify"))
+            .header("x-original-url", format!("{ORIGIN}/"))
+            .header("cookie", support::cookie(&app, &sid))
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(r.status(), 403);
+    }
+}
+
+#[tokio::test]
+async fn activity_through_apps_keeps_a_session_from_idling_out_and_the_absolute_end_holds() {
+    let app = spawn_app_with(Db::Sqlite, |c| {
+        trust_loopback(c);
+        c.session.idle_timeout_secs = 2;
+        c.session.absolute_lifetime_secs = 5;
+        c.forward_auth.cache_ttl_secs = 0;
+    })
+    .await;
+    let key = api_key(&app).await;
+    put_app(&app, &key, json!({"name": "wiki", "origins": [ORIGIN]})).await;
+    let uid = user(&app, "frank@acme.test", "Frank", &[]).await;
+    let sid = sign_in(&app, &uid).await;
+    let started = now_ms();
+    // Active for longer than the idle timeout: stays signed in.
+    while now_ms() - started < 3_500 {
+        assert_eq!(verify(&app, HOST, "/", Some(&sid)).await.status(), 200);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // Idle for longer than the idle timeout: signed out.
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    assert_eq!(verify(&app, HOST, "/", Some(&sid)).await.status(), 401);
+
+    // Active all along, the absolute lifetime still ends it.
+    let sid = sign_in(&app, &uid).await;
+    let started = now_ms();
+    let mut last = 200;
+    while now_ms() - started < 6_000 {
+        last = verify(&app, HOST, "/", Some(&sid)).await.status().as_u16();
+        if now_ms() - started < 4_500 {
+            assert_eq!(last, 200);
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(last, 401, "past the absolute lifetime");
+}

@@ -1,0 +1,244 @@
+//! Behind a real nginx (scripts/services/nginx.sh, the README's configuration):
+//! auth_request to /auth/verify in front of a tiny upstream that reports the headers it
+//! received.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::support::{self, api_key, put_app, sign_in, trust_loopback, user};
+use crate::helpers::{required_service, spawn_app_with, Db, TestApp};
+
+const NGINX_VAR: &str = "SSOGATE_TEST_NGINX_URL";
+
+/// The upstream app: answers every request with the headers it received, as JSON.
+async fn echo_upstream() -> SocketAddr {
+    async fn echo(headers: HeaderMap) -> Json<BTreeMap<String, String>> {
+        Json(
+            headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+        )
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, axum::Router::new().fallback(echo)).await;
+    });
+    addr
+}
+
+struct Setup {
+    app: TestApp,
+    /// `app.<ssogate>-<upstream>.ssogate.test:<nginx port>`
+    host: String,
+    origin: String,
+    /// A browser pointed at nginx.
+    browser: reqwest::Client,
+}
+
+async fn setup() -> Setup {
+    let nginx = required_service(NGINX_VAR, "nginx");
+    let nginx: url::Url = nginx.parse().expect("nginx URL");
+    let nginx_port = nginx.port().expect("nginx port");
+    let upstream = echo_upstream().await;
+    let app = spawn_app_with(Db::Sqlite, trust_loopback).await;
+    let sg_port = app.address.rsplit(':').next().expect("port").to_string();
+    let name = format!("app.{sg_port}-{}.ssogate.test", upstream.port());
+    let host = format!("{name}:{nginx_port}");
+    let origin = format!("http://{host}");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(&name, SocketAddr::from(([127, 0, 0, 1], nginx_port)))
+        .build()
+        .expect("client");
+    let key = api_key(&app).await;
+    let r = put_app(&app, &key, json!({"name": "echo", "origins": [origin]})).await;
+    assert_eq!(r.status(), 201);
+    Setup {
+        app,
+        host,
+        origin,
+        browser,
+    }
+}
+
+impl Setup {
+    async fn get(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut r = self.browser.get(format!("{}{path}", self.origin));
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        for (k, v) in extra {
+            r = r.header(*k, *v);
+        }
+        r.send()
+            .await
+            .unwrap_or_else(|e| panic!("nginx at {}: {e}", self.host))
+    }
+}
+
+/// The step a real sign-in (Keycloak through /login) will replace: returns the Cookie
+/// header the browser then sends to the app.
+async fn signed_in_browser_cookie(s: &Setup, user_id: &str) -> String {
+    let sid = sign_in(&s.app, user_id).await;
+    support::cookie(&s.app, &sid)
+}
+
+#[tokio::test]
+async fn behind_nginx_anonymous_people_are_sent_to_sign_in() {
+    let s = setup().await;
+    let r = s.get("/private/page?x=1&y=2", None, &[]).await;
+    assert_eq!(r.status(), 302, "error_page 401 = sign-in redirect");
+    let location = r.headers()["location"].to_str().expect("ascii").to_string();
+    let login: url::Url = location.parse().expect("absolute URL");
+    assert_eq!(
+        format!("{}{}", login.origin().ascii_serialization(), login.path()),
+        s.app.url("/login")
+    );
+    let return_to: String = login
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+        .expect("return_to");
+    assert_eq!(return_to, format!("{}/private/page?x=1&y=2", s.origin));
+    // ...and the sign-in page keeps it (an app origin).
+    let page = s
+        .app
+        .client
+        .get(&location)
+        .send()
+        .await
+        .expect("login page");
+    assert_eq!(page.status(), 200);
+}
+
+#[tokio::test]
+async fn behind_nginx_the_app_sees_the_identity_and_a_verifiable_token_never_forged_headers() {
+    let s = setup().await;
+    let uid = user(&s.app, "henry@acme.test", "Henry", &[("Acme", &["member"])]).await;
+    let cookie = signed_in_browser_cookie(&s, &uid).await;
+    let forged = [
+        ("x-auth-request-user", "admin"),
+        ("x-auth-request-email", "admin@evil.test"),
+        ("x-auth-request-roles", "Acme:owner"),
+        ("authorization", "Bearer forged"),
+    ];
+    let r = s.get("/dashboard", Some(&cookie), &forged).await;
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.expect("echo JSON");
+    assert_eq!(seen["x-auth-request-user"], json!(uid));
+    assert_eq!(seen["x-auth-request-email"], json!("henry@acme.test"));
+    assert_eq!(seen["x-auth-request-name"], json!("Henry"));
+    assert_eq!(seen["x-auth-request-org"], json!("Acme"));
+    assert_eq!(seen["x-auth-request-roles"], json!("Acme:member"));
+    let bearer = seen["authorization"].as_str().expect("token").to_string();
+    let claims =
+        support::verified_claims(&s.app, bearer.trim_start_matches("Bearer "), &s.origin).await;
+    assert_eq!(claims["sub"], json!(uid));
+
+    // An app that gets fewer headers: the others are removed, not left to the client.
+    let key = api_key(&s.app).await;
+    let r = put_app(
+        &s.app,
+        &key,
+        json!({"name": "echo", "origins": [s.origin], "headers": ["user"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = s.get("/dashboard", Some(&cookie), &forged).await;
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.expect("echo JSON");
+    assert_eq!(seen["x-auth-request-user"], json!(uid));
+    for (name, _) in &forged[1..] {
+        assert!(seen.get(*name).is_none(), "{name} reached the app: {seen}");
+    }
+}
+
+#[tokio::test]
+async fn behind_nginx_logout_and_refusal_take_effect() {
+    let s = setup().await;
+    let uid = user(&s.app, "ivy@acme.test", "Ivy", &[]).await;
+    let cookie = signed_in_browser_cookie(&s, &uid).await;
+    assert_eq!(s.get("/", Some(&cookie), &[]).await.status(), 200);
+    let r = s
+        .app
+        .client
+        .post(s.app.url("/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        s.get("/", Some(&cookie), &[]).await.status(),
+        302,
+        "signed out at once"
+    );
+
+    // Not admitted: 403 through nginx.
+    let key = api_key(&s.app).await;
+    let r = put_app(
+        &s.app,
+        &key,
+        json!({"name": "echo", "origins": [s.origin], "organizations": ["Nobody's"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 400, "the organization must exist");
+    user(&s.app, "boss@acme.test", "Boss", &[("Board", &["member"])]).await;
+    let r = put_app(
+        &s.app,
+        &key,
+        json!({"name": "echo", "origins": [s.origin], "organizations": ["Board"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let cookie = signed_in_browser_cookie(&s, &uid).await;
+    assert_eq!(s.get("/", Some(&cookie), &[]).await.status(), 403);
+}
+
+#[tokio::test]
+async fn behind_nginx_a_user_with_200_groups_gets_through() {
+    let s = setup().await;
+    let names: Vec<String> = (0..200)
+        .map(|i| format!("Engineering Group {i:03}"))
+        .collect();
+    let memberships: Vec<(&str, &[&str])> = names
+        .iter()
+        .map(|n| (n.as_str(), &["member", "reader"][..]))
+        .collect();
+    let uid = user(&s.app, "jack@acme.test", "Jack", &memberships).await;
+    let cookie = signed_in_browser_cookie(&s, &uid).await;
+    let r = s.get("/", Some(&cookie), &[]).await;
+    assert_eq!(
+        r.status(),
+        200,
+        "nginx's proxy_buffer_size (64k) holds the answer"
+    );
+    let seen: Value = r.json().await.expect("echo JSON");
+    let roles = seen["x-auth-request-roles"].as_str().expect("roles");
+    assert_eq!(roles.split(',').count(), 400);
+    let bearer = seen["authorization"].as_str().expect("token");
+    let claims =
+        support::verified_claims(&s.app, bearer.trim_start_matches("Bearer "), &s.origin).await;
+    assert_eq!(
+        claims["organizations"].as_array().map(|a| a.len()),
+        Some(200)
+    );
+}

@@ -1,0 +1,136 @@
+//! The session cookie as the browser sees it, and the clean-up of expired sessions.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use ssogate::app::AppState;
+use ssogate::config::Config;
+use ssogate::http::session;
+use ssogate::store::sessions::DbSessionStore;
+use tower::ServiceExt;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::{Session, SessionStore};
+
+use crate::helpers::{spawn_app_with, Db, TestApp};
+
+/// The Set-Cookie of a sign-in (session::start behind the real session layer).
+async fn sign_in_cookie(tweak: impl FnOnce(&mut Config)) -> (TestApp, String) {
+    let app = spawn_app_with(Db::Sqlite, tweak).await;
+    let uid = super::support::user(&app, "kim@acme.test", "Kim", &[]).await;
+    let state = app.state.clone();
+    let router = Router::new()
+        .route(
+            "/t",
+            get(move |State(s): State<AppState>, sess: Session| async move {
+                session::start(&s, &sess, &uid, "test", None)
+                    .await
+                    .map(|_| "ok")
+                    .map_err(|e| e.to_string())
+            }),
+        )
+        .with_state(state.clone())
+        .layer(session::layer(&state));
+    let resp = router
+        .oneshot(
+            axum::http::Request::get("/t")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), 200);
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    (app, cookie)
+}
+
+fn attrs(cookie: &str) -> Vec<String> {
+    cookie.split(';').map(|p| p.trim().to_string()).collect()
+}
+
+#[tokio::test]
+async fn on_http_the_cookie_is_httponly_lax_and_plainly_named() {
+    let (app, cookie) = sign_in_cookie(|_| {}).await;
+    let a = attrs(&cookie);
+    assert!(a[0].starts_with("ssogate_session="), "{cookie}");
+    assert!(a.contains(&"HttpOnly".to_string()), "{cookie}");
+    assert!(a.contains(&"SameSite=Lax".to_string()), "{cookie}");
+    assert!(a.contains(&"Path=/".to_string()), "{cookie}");
+    assert!(!a.contains(&"Secure".to_string()), "{cookie}");
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    // Max-Age is the absolute lifetime (apps keep the session active through
+    // forward-auth, where ssogate cannot refresh the cookie); idle is server-side.
+    assert!(a.contains(&"Max-Age=86400".to_string()), "{cookie}");
+    // The session is live for the pages.
+    let r = app
+        .client
+        .get(app.url("/me"))
+        .header("cookie", &a[0])
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(r.status(), 200, "signed in: /me does not send to /login");
+    assert!(r.text().await.expect("html").contains("kim@acme.test"));
+}
+
+#[tokio::test]
+async fn on_https_without_a_domain_the_cookie_is_host_prefixed_and_secure() {
+    let (_app, cookie) =
+        sign_in_cookie(|c| c.server.public_url = "https://login.example.com".into()).await;
+    let a = attrs(&cookie);
+    assert!(a[0].starts_with("__Host-ssogate_session="), "{cookie}");
+    assert!(a.contains(&"Secure".to_string()), "{cookie}");
+    assert!(a.contains(&"Path=/".to_string()), "{cookie}");
+    assert!(!cookie.contains("Domain"), "{cookie}");
+}
+
+#[tokio::test]
+async fn with_a_cookie_domain_the_cookie_is_shared_and_not_host_prefixed() {
+    let (_app, cookie) = sign_in_cookie(|c| {
+        c.server.public_url = "https://login.example.com".into();
+        c.session.cookie_domain = "example.com".into();
+    })
+    .await;
+    let a = attrs(&cookie);
+    assert!(a[0].starts_with("ssogate_session="), "{cookie}");
+    assert!(a.contains(&"Secure".to_string()), "{cookie}");
+    assert!(a.contains(&"Domain=example.com".to_string()), "{cookie}");
+}
+
+#[tokio::test]
+async fn expired_sessions_are_cleaned_up_in_the_background() {
+    let app = spawn_app_with(Db::Sqlite, |c| c.session.cleanup_interval_secs = 1).await;
+    let store = DbSessionStore::new(app.store.clone());
+    let count = || async {
+        let mut c = app.store.read().await.expect("conn");
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions")
+            .fetch_one(&mut *c)
+            .await
+            .expect("count");
+        n
+    };
+    for offset in [-5, 3600] {
+        let mut r = Record {
+            id: Id::default(),
+            data: session::record_data("u", "test", 0, i64::MAX),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::seconds(offset),
+        };
+        store.create(&mut r).await.expect("create");
+    }
+    let started = Instant::now();
+    while count().await != 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the expired session was not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
