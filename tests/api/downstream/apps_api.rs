@@ -8,13 +8,6 @@ use ssogate::store::audit::{self, AuditFilter};
 use super::support::{api_key, put_app};
 use crate::helpers::{spawn_app, Db, TestApp};
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test] async fn $name() { super::$name(crate::helpers::Db::Sqlite).await })* }
-        mod postgres { $(#[tokio::test] async fn $name() { super::$name(crate::helpers::Db::Postgres).await })* }
-    };
-}
-
 both!(
     the_api_needs_a_live_key,
     apps_are_created_listed_replaced_and_deleted,

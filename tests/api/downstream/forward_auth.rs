@@ -11,13 +11,6 @@ use crate::helpers::{
     fresh_database, spawn_app_on, spawn_app_with, test_config, Db, TestApp, TestDb,
 };
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test] async fn $name() { super::$name(crate::helpers::Db::Sqlite).await })* }
-        mod postgres { $(#[tokio::test] async fn $name() { super::$name(crate::helpers::Db::Postgres).await })* }
-    };
-}
-
 both!(
     anonymous_requests_are_sent_to_sign_in,
     a_member_gets_identity_headers_and_a_token,

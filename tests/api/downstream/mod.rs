@@ -1,6 +1,15 @@
 //! The downstream half: apps, ssogate's tokens and JWKS, forward-auth (also behind a real
 //! nginx), the session cookie, suspension. Each test that can runs on both databases.
 
+/// `both!(test_fn, …)`: each `async fn test_fn(db: Db)` as a test on SQLite and on
+/// PostgreSQL (the store conformance pattern).
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $(#[tokio::test] async fn $name() { super::$name(crate::helpers::Db::Sqlite).await })* }
+        mod postgres { $(#[tokio::test] async fn $name() { super::$name(crate::helpers::Db::Postgres).await })* }
+    };
+}
+
 mod apps_api;
 mod forward_auth;
 mod nginx;

@@ -11,14 +11,7 @@ use tower_sessions::SessionStore;
 
 use crate::helpers::{fresh_store, Db};
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test] async fn $name() { super::$name(crate::helpers::Db::Sqlite).await })* }
-        mod postgres { $(#[tokio::test] async fn $name() { super::$name(crate::helpers::Db::Postgres).await })* }
-    };
-}
-
-conformance!(
+both!(
     apps_round_trip_and_hosts_are_unique,
     deleting_a_listed_organization_closes_the_app,
     user_access_lists_each_role_once,

@@ -10,13 +10,6 @@ use ssogate::tokens::{keys, rotation, Policy};
 
 use crate::helpers::{fresh_store, spawn_app, spawn_app_with, test_config, Db, TestDb};
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test] async fn $name() { super::$name(crate::helpers::Db::Sqlite).await })* }
-        mod postgres { $(#[tokio::test] async fn $name() { super::$name(crate::helpers::Db::Postgres).await })* }
-    };
-}
-
 both!(
     the_jwks_publishes_public_keys_with_the_advertised_cache_lifetime,
     rotation_on_the_database_publishes_before_signing_and_keeps_until_expired,
