@@ -21,6 +21,8 @@ if ! [ -f target/services/nginx/nginx.pid ] || ! kill -0 "$(cat target/services/
 fi
 SSOGATE_TEST_NGINX_URL="$(bash scripts/services/nginx.sh start)"
 export SSOGATE_TEST_NGINX_URL
+# Tests that need an origin of their own drop a server block here and reload nginx.
+export SSOGATE_TEST_NGINX_DIR="$PWD/target/services/nginx"
 # PyJWT, the independent JWT implementation (installed by install-deps.sh).
 export SSOGATE_TEST_PYTHON="${SSOGATE_CACHE_DIR:-$HOME/.cache/ssogate}/pyjwt-venv/bin/python"
 

@@ -77,3 +77,53 @@ async fn chromium_signs_in_through_saml_across_sites() {
     assert!(page.contains(&email), "{page}");
     browser.quit().await;
 }
+
+/// The same sign-in starting at an app behind the real nginx: anonymous → ssogate's sign-in
+/// page → Keycloak (another site) → the ACS → back at the app, which sees the identity.
+#[tokio::test]
+async fn chromium_ends_signed_in_at_the_nginx_protected_app() {
+    use crate::downstream::nginx_site::NginxSite;
+    use crate::downstream::support::{put_app, trust_loopback};
+    let kc = KeycloakAdmin::connect().await;
+    let name = unique("chrome-app");
+    let email = format!("{name}@acme.test");
+    kc.create_user(&name, &email, "App", "User", &[]).await;
+    let upstream = crate::downstream::nginx::echo_upstream().await;
+    let app = crate::helpers::spawn_app_with(Db::Sqlite, trust_loopback).await;
+    saml_connector_at_localhost(&app, "kc-browser").await;
+    let sg_port: u16 = app
+        .address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let site = NginxSite::start(sg_port, upstream.port()).await;
+    let key = admin_key(&app).await;
+    assert_eq!(
+        put_app(&app, &key, json!({"name": "echo", "origins": [site.url]}))
+            .await
+            .status(),
+        201
+    );
+
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/inbox", site.url)).await;
+    browser
+        .wait_for_url("ssogate's sign-in page", |u| {
+            u.starts_with(&app.url("/login"))
+        })
+        .await;
+    browser.click("#connectors a").await;
+    log_in_at_keycloak(&browser, &name).await;
+    let landed = browser
+        .wait_for_url("the app", |u| u.starts_with(&site.url))
+        .await;
+    assert_eq!(landed, format!("{}/inbox", site.url));
+    let page = browser.source().await;
+    assert!(
+        page.contains(&email),
+        "the app sees the signed-in person: {page}"
+    );
+    assert!(page.contains("Bearer "), "and gets ssogate's token: {page}");
+    browser.quit().await;
+}

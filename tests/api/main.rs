@@ -8,7 +8,7 @@ mod apply;
 mod browser;
 mod browser_signin;
 mod cli;
-mod downstream;
+pub mod downstream;
 mod dry_run;
 mod health;
 mod keycloak;

@@ -39,15 +39,32 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(openapi::document))
         .route("/connectors", get(connectors::list))
-        .route("/connectors/{id}", get(connectors::get).put(connectors::put).delete(connectors::delete))
-        .route("/organizations", get(organizations::list).post(organizations::upsert))
-        .route("/organizations/{id}", get(organizations::get).delete(organizations::delete))
-        .route("/roles", get(organizations::list_roles).post(organizations::upsert_role))
+        .route(
+            "/connectors/{id}",
+            get(connectors::get)
+                .put(connectors::put)
+                .delete(connectors::delete),
+        )
+        .route(
+            "/organizations",
+            get(organizations::list).post(organizations::upsert),
+        )
+        .route(
+            "/organizations/{id}",
+            get(organizations::get).delete(organizations::delete),
+        )
+        .route(
+            "/roles",
+            get(organizations::list_roles).post(organizations::upsert_role),
+        )
         .route("/audit-events", get(audit::query))
         .route("/lint", get(lint::lint))
         .route("/signin/dry-run", post(lint::dry_run))
         .route("/apps", get(apps::list).post(apps::create))
-        .route("/apps/{name}", get(apps::get).put(apps::put).delete(apps::delete))
+        .route(
+            "/apps/{name}",
+            get(apps::get).put(apps::put).delete(apps::delete),
+        )
         .route("/users/{id}/suspend", post(users::suspend))
         .route("/users/{id}/unsuspend", post(users::unsuspend))
 }

@@ -12,9 +12,10 @@ macro_rules! both {
 
 mod apps_api;
 mod forward_auth;
-mod nginx;
+pub mod nginx;
+pub mod nginx_site;
 mod pyjwt;
 mod sessions;
 mod store_apps;
-mod support;
+pub mod support;
 mod tokens;

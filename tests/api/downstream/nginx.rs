@@ -15,7 +15,7 @@ use crate::helpers::{required_service, spawn_app_with, Db, TestApp};
 const NGINX_VAR: &str = "SSOGATE_TEST_NGINX_URL";
 
 /// The upstream app: answers every request with the headers it received, as JSON.
-async fn echo_upstream() -> SocketAddr {
+pub async fn echo_upstream() -> SocketAddr {
     async fn echo(headers: HeaderMap) -> Json<BTreeMap<String, String>> {
         Json(
             headers
@@ -94,8 +94,9 @@ impl Setup {
     }
 }
 
-/// The step a real sign-in (Keycloak through /login) will replace: returns the Cookie
-/// header the browser then sends to the app.
+/// A session created through the store (fast; the real sign-in through Keycloak is
+/// `behind_nginx_a_real_keycloak_sign_in_reaches_the_app` and the Chromium tests):
+/// returns the Cookie header the browser then sends to the app.
 async fn signed_in_browser_cookie(s: &Setup, user_id: &str) -> String {
     let sid = sign_in(&s.app, user_id).await;
     support::cookie(&s.app, &sid)
@@ -241,4 +242,78 @@ async fn behind_nginx_a_user_with_200_groups_gets_through() {
         claims["organizations"].as_array().map(|a| a.len()),
         Some(200)
     );
+}
+
+/// The whole path with a real sign-in: the app behind nginx sends an anonymous visitor to
+/// ssogate, who signs in through the real Keycloak (OIDC) and comes back to the app, which
+/// then sees who they are and a token that verifies.
+#[tokio::test]
+async fn behind_nginx_a_real_keycloak_sign_in_reaches_the_app() {
+    use crate::keycloak::{redirect_target, sign_in_with, unique, KeycloakAdmin, PASSWORD};
+    use crate::signin_keycloak::{setup_keycloak, Setup};
+    let kc = KeycloakAdmin::connect().await;
+    let name = unique("nginx");
+    let email = format!("{name}@acme.test");
+    kc.create_user(&name, &email, "Nia", "Ginx", &[]).await;
+    let upstream = echo_upstream().await;
+    let app = spawn_app_with(Db::Sqlite, trust_loopback).await;
+    let key = setup_keycloak(&app, &Setup::default()).await;
+    let sg_port: u16 = app
+        .address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let site = super::nginx_site::NginxSite::start(sg_port, upstream.port()).await;
+    let r = put_app(&app, &key, json!({"name": "echo", "origins": [site.url]})).await;
+    assert_eq!(r.status(), 201);
+
+    let browser = crate::helpers::new_client();
+    let r = browser
+        .get(format!("{}/reports?q=1", site.url))
+        .send()
+        .await
+        .expect("nginx");
+    assert_eq!(r.status(), 302, "anonymous: sent to sign in");
+    let login: url::Url = redirect_target(&r).parse().expect("login URL");
+    let return_to = login
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+        .expect("return_to");
+    assert_eq!(return_to, format!("{}/reports?q=1", site.url));
+
+    let start = format!(
+        "/login/kc-oidc?return_to={}",
+        url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
+    );
+    let r = sign_in_with(&app, &browser, &start, &name, PASSWORD).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(redirect_target(&r), return_to, "back to the app");
+
+    let r = browser.get(&return_to).send().await.expect("app");
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.expect("echo JSON");
+    assert_eq!(seen["x-auth-request-email"], json!(email));
+    assert_eq!(seen["x-auth-request-org"], json!("Acme"));
+    let bearer = seen["authorization"]
+        .as_str()
+        .expect("a token")
+        .trim_start_matches("Bearer ")
+        .to_string();
+    let claims = support::verified_claims(&app, &bearer, &site.url).await;
+    assert_eq!(claims["email"], json!(email));
+
+    // Signing out at ssogate ends access through nginx.
+    assert_eq!(
+        browser
+            .post(app.url("/logout"))
+            .send()
+            .await
+            .expect("logout")
+            .status(),
+        303
+    );
+    let r = browser.get(&return_to).send().await.expect("app");
+    assert_eq!(r.status(), 302, "signed out: sent to sign in again");
 }
