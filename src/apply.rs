@@ -88,6 +88,7 @@ pub struct ConnectorSpec {
     pub profile_sync: ProfileSync,
     pub saml: Option<SamlSpec>,
     pub oidc: Option<OidcSpec>,
+    pub social: Option<crate::connectors::settings::SocialSettings>,
     /// Group/claim → organization-role mapping rules.
     #[serde(default)]
     pub role_mappings: Vec<RoleMapping>,
@@ -285,6 +286,7 @@ pub async fn prepare_connector(
         profile_sync: spec.profile_sync,
         saml: None,
         oidc: None,
+        social: None,
         role_mappings: spec.role_mappings.clone(),
     };
     match kind {
@@ -432,10 +434,22 @@ pub async fn prepare_connector(
             }
             settings.oidc = Some(oidc);
         }
-        ConnectorKind::Social | ConnectorKind::Email => {
+        ConnectorKind::Social => {
+            let social = spec.social.clone().ok_or_else(|| {
+                ApplyError::Invalid(format!(
+                    "{who}: kind social needs a [connectors.social] table"
+                ))
+            })?;
+            if !["google", "github", "oidc", "oauth2"].contains(&social.provider.as_str()) {
+                return Err(ApplyError::Invalid(format!(
+                    "{who}: social.provider must be google, github, oidc or oauth2"
+                )));
+            }
+            settings.social = Some(social);
+        }
+        ConnectorKind::Email => {
             return Err(ApplyError::Invalid(format!(
-                "{who}: kind {} is not supported by apply yet",
-                spec.kind
+                "{who}: kind email is not supported by apply yet"
             )));
         }
     }

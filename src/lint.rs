@@ -257,6 +257,27 @@ pub fn lint(
                 });
             }
         }
+        if let Some(social) = &settings.social {
+            let untrusted_provider = !crate::connectors::settings::TRUSTED_EMAIL_PROVIDERS
+                .contains(&social.provider.as_str());
+            let jit_orgs: Vec<&Organization> = organizations
+                .iter()
+                .filter(|o| !o.jit_email_domains.is_empty())
+                .collect();
+            if social.trust_email_verified && untrusted_provider && !jit_orgs.is_empty() {
+                let mut objects = vec![connector(&p.rec.id)];
+                objects.extend(jit_orgs.iter().map(|o| organization(o)));
+                out.push(LintWarning {
+                    code: "social_unverified_email_jit",
+                    objects,
+                    message: format!(
+                        "social connector {} ({}) is trusted for its email-verified flag although the provider is not known to verify emails, and organizations use email-domain JIT: anyone claiming an address there could join them",
+                        p.rec.id, social.provider
+                    ),
+                    fix: format!("turn off trust_email_verified on {} (only google and github are trusted)", p.rec.id),
+                });
+            }
+        }
         if let Some(oidc) = &settings.oidc {
             if oidc
                 .claims

@@ -33,6 +33,8 @@ pub struct ConnectorSettings {
     pub saml: Option<SamlSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OidcSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub social: Option<SocialSettings>,
     /// Group/claim → organization-role mapping rules, evaluated on every sign-in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub role_mappings: Vec<RoleMapping>,
@@ -46,6 +48,7 @@ impl Default for ConnectorSettings {
             profile_sync: ProfileSync::default(),
             saml: None,
             oidc: None,
+            social: None,
             role_mappings: Vec::new(),
         }
     }
@@ -186,4 +189,27 @@ fn default_algs() -> Vec<String> {
         "PS256".into(),
         "EdDSA".into(),
     ]
+}
+
+/// Providers whose "email verified" flag is trustworthy (Google; GitHub's verified
+/// primary email). Only their verified emails may link accounts or feed email-domain JIT.
+pub const TRUSTED_EMAIL_PROVIDERS: &[&str] = &["google", "github"];
+
+/// A social login (its sign-in flow is not built yet; the settings already drive the
+/// engine, the dry run and the linter).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocialSettings {
+    /// `google`, `github`, `oidc` (generic) or `oauth2` (generic).
+    pub provider: String,
+    /// Trust this provider's verified flag although it is not on the allow-list
+    /// (the linter warns when this feeds email-domain JIT).
+    #[serde(default)]
+    pub trust_email_verified: bool,
+}
+
+impl SocialSettings {
+    pub fn trusts_verified_email(&self) -> bool {
+        self.trust_email_verified || TRUSTED_EMAIL_PROVIDERS.contains(&self.provider.as_str())
+    }
 }

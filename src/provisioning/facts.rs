@@ -21,7 +21,10 @@ pub fn connector_facts(rec: &ConnectorRecord) -> Result<ConnectorFacts, StoreErr
         create_accounts: settings.create_accounts,
         profile_sync: settings.profile_sync,
         claimed_domains: rec.domains.clone(),
-        trusts_verified_email: false,
+        trusts_verified_email: settings
+            .social
+            .as_ref()
+            .is_some_and(|s| s.trusts_verified_email()),
         mappings: Vec::new(),
     })
 }

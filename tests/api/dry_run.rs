@@ -39,14 +39,18 @@ async fn connector(
     create: bool,
     domains: &[&str],
 ) -> ConnectorRecord {
+    let mut config = json!({ "create_accounts": create, "role_mappings": [
+        { "id": "eng", "value": "engineering", "organization": "Acme", "role": "developer", "mode": "sync" }
+    ] });
+    if kind == "social" {
+        config["social"] = json!({ "provider": id });
+    }
     let rec = ConnectorRecord {
         id: id.into(),
         kind: kind.into(),
         display_name: id.into(),
         enabled: true,
-        config: json!({ "create_accounts": create, "role_mappings": [
-            { "id": "eng", "value": "engineering", "organization": "Acme", "role": "developer", "mode": "sync" }
-        ] }),
+        config,
         secrets: None,
         domains: domains.iter().map(|d| d.to_string()).collect(),
         created_at: 0,
@@ -104,7 +108,8 @@ async fn dry_run_matches_every_table_row_and_writes_nothing() {
     let sso = connector(&app, "sso", "saml", true, &["acme.test"]).await;
     let closed = connector(&app, "closed", "oidc", false, &["acme.test"]).await;
     let email = connector(&app, "email", "email", true, &[]).await;
-    let social = connector(&app, "social", "social", true, &[]).await;
+    let social = connector(&app, "oauth2", "social", true, &[]).await;
+    let github = connector(&app, "github", "social", true, &[]).await;
     {
         let mut c = app.store.write().await.expect("conn");
         let member = orgs::upsert_role(&mut c, "member", "").await.expect("role");
@@ -233,7 +238,31 @@ async fn dry_run_matches_every_table_row_and_writes_nothing() {
     let v = same_decision(
         &app,
         &key,
+        &github,
+        &profile("gh-7", Some("dev@initech.test"), true),
+    )
+    .await;
+    assert_eq!(result(&v), "create");
+    assert_eq!(
+        v["decision"]["joins"][0]["rule"]["rule"], "email_domain_jit",
+        "GitHub's verified email is trusted"
+    );
+    let v = same_decision(
+        &app,
+        &key,
         &social,
+        &profile("o-1", Some("x@initech.test"), true),
+    )
+    .await;
+    assert_eq!(
+        v["decision"]["joins"],
+        json!([]),
+        "a generic provider's flag is not trusted"
+    );
+    let v = same_decision(
+        &app,
+        &key,
+        &github,
         &profile("gh-1", Some("other@initech.test"), false),
     )
     .await;

@@ -278,3 +278,43 @@ fn apply_strict_refuses_a_configuration_the_linter_warns_about() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("warning [public_mail_domain]"), "{err}");
 }
+
+#[tokio::test]
+async fn social_unverified_email_jit() {
+    let l = Lint::new().await;
+    l.post(
+        "/api/v1/organizations",
+        json!({ "name": "A", "jit_email_domains": ["acme.test"] }),
+    )
+    .await;
+    let put = |id: &str, social: Value| {
+        let body = json!({ "kind": "social", "social": social });
+        let url = l.app.url(&format!("/api/v1/connectors/{id}"));
+        let client = l.app.client.clone();
+        let key = l.key.clone();
+        async move {
+            let r = client
+                .put(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .expect("req");
+            assert!(
+                r.status().is_success(),
+                "{}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+    };
+    // Google's flag is trusted by default: no warning.
+    put("google", json!({ "provider": "google" })).await;
+    assert_eq!(l.codes().await, Vec::<String>::new());
+    // A generic OAuth 2.0 provider forced to be trusted, feeding JIT: warned.
+    put(
+        "generic",
+        json!({ "provider": "oauth2", "trust_email_verified": true }),
+    )
+    .await;
+    assert_eq!(l.codes().await, vec!["social_unverified_email_jit"]);
+}

@@ -220,3 +220,42 @@ async fn sp_metadata_is_served() {
     assert!(xml.contains(r#"AuthnRequestsSigned="false""#));
     assert!(!xml.contains("PRIVATE"));
 }
+
+#[tokio::test]
+async fn the_sp_key_pair_can_be_rotated() {
+    let (app, _sp) = setup(false).await;
+    let key = admin_key(&app).await;
+    let before = app
+        .get(&format!("/saml/{CONNECTOR}/metadata"))
+        .await
+        .text()
+        .await
+        .expect("xml");
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/connectors/{CONNECTOR}/rotate-sp-key")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("rotate");
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.expect("json");
+    let new_pem = v["sp_certificate_pem"].as_str().expect("cert").to_string();
+    let new_b64: String = new_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let after = app
+        .get(&format!("/saml/{CONNECTOR}/metadata"))
+        .await
+        .text()
+        .await
+        .expect("xml");
+    assert_ne!(before, after);
+    assert!(
+        after.contains(&new_b64),
+        "the metadata publishes the new certificate"
+    );
+    // Sign-ins still start (the new private key opens from the sealed secrets).
+    let (_relay, _id) = start(&app, &new_client()).await;
+}

@@ -141,3 +141,58 @@ pub async fn delete(
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `POST /api/v1/connectors/{id}/rotate-sp-key`: a new SP key pair for a SAML connector.
+/// The old pair is replaced at once: give the IdP the new certificate (from the SP
+/// metadata) at the same time, or AuthnRequest signatures and encryption to the old
+/// certificate stop working.
+pub async fn rotate_sp_key(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    use crate::apply::ConnectorSecrets;
+    use crate::connectors::saml::keys::SpKeyPair;
+    use crate::connectors::settings::ConnectorSettings;
+    let mut rec = {
+        let mut conn = state.store.read().await?;
+        store::get(&mut conn, &id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("connector".into()))?
+    };
+    let mut settings: ConnectorSettings =
+        serde_json::from_value(rec.config.clone()).map_err(AppError::internal)?;
+    let Some(saml) = settings.saml.as_mut() else {
+        return Err(AppError::bad_request(
+            "connector_not_saml",
+            "only SAML connectors have an SP key pair",
+        ));
+    };
+    let pair = SpKeyPair::generate(&format!("ssogate SP {id}")).map_err(AppError::internal)?;
+    let mut secrets =
+        ConnectorSecrets::open(&rec, &state.master_key).map_err(AppError::internal)?;
+    secrets.sp_private_key_pem = Some(pair.private_key_pem.clone());
+    saml.sp_certificate_pem = pair.certificate_pem.clone();
+    rec.config = serde_json::to_value(&settings).map_err(AppError::internal)?;
+    rec.secrets = Some(
+        secrets
+            .seal(&id, &state.master_key)
+            .map_err(AppError::internal)?,
+    );
+    let mut tx = state.store.begin().await?;
+    store::upsert(&mut tx, &rec).await?;
+    audit::record(
+        &mut tx,
+        &NewAuditEvent {
+            kind: "connector.sp_key_rotated".into(),
+            actor: Some(caller.actor()),
+            connector_id: Some(id.clone()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(Json(
+        json!({ "connector": id, "sp_certificate_pem": pair.certificate_pem }),
+    ))
+}

@@ -37,6 +37,30 @@ pub async fn document() -> Json<Value> {
                 "get": { "summary": "The organization template's roles", "responses": { "200": { "description": "roles" } } },
                 "post": { "summary": "Create or update a role by name", "responses": { "200": { "description": "role" } } }
             },
+            "/api/v1/connectors/{id}/rotate-sp-key": {
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "post": { "summary": "A new SP key pair for a SAML connector (give the IdP the new certificate at once)", "responses": { "200": { "description": "the new certificate" }, "400": err } }
+            },
+            "/api/v1/apps": {
+                "get": { "summary": "Downstream apps", "responses": { "200": { "description": "apps" } } },
+                "post": { "summary": "Create an app", "responses": { "201": { "description": "created" }, "400": err } }
+            },
+            "/api/v1/apps/{name}": {
+                "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "get": { "summary": "One app", "responses": { "200": { "description": "app" }, "404": err } },
+                "put": { "summary": "Create or replace an app", "responses": { "200": { "description": "replaced" }, "201": { "description": "created" }, "400": err } },
+                "delete": { "summary": "Delete an app", "responses": { "204": { "description": "deleted" }, "404": err } }
+            },
+            "/api/v1/users/{id}/suspend": {
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "post": { "summary": "Suspend a user; ends all their sessions", "responses": { "200": { "description": "suspended" }, "404": err } }
+            },
+            "/api/v1/users/{id}/unsuspend": {
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "post": { "summary": "Lift a suspension", "responses": { "200": { "description": "unsuspended" }, "404": err } }
+            },
+            "/api/v1/lint": { "get": { "summary": "Configuration linter warnings (code, objects, message, fix)", "responses": { "200": { "description": "warnings" } } } },
+            "/api/v1/signin/dry-run": { "post": { "summary": "The engine's decision and every provisioning step for a connector and a profile; writes nothing", "responses": { "200": { "description": "decision" }, "404": err } } },
             "/api/v1/audit-events": { "get": {
                 "summary": "Audit events, newest first",
                 "parameters": [
