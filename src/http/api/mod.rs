@@ -46,6 +46,10 @@ pub fn router() -> Router<AppState> {
                 .delete(connectors::delete),
         )
         .route(
+            "/connectors/{id}/rotate-sp-key",
+            post(connectors::rotate_sp_key),
+        )
+        .route(
             "/organizations",
             get(organizations::list).post(organizations::upsert),
         )
