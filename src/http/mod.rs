@@ -54,6 +54,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 pub fn router(state: AppState) -> Router {
     // Anonymous sign-in entry points: rate-limited per client.
     let signin = Router::new()
+        .route("/login", get(pages::login_page).post(pages::login_discover))
         .route("/login/{connector}", get(login::start))
         .route("/oidc/{connector}/callback", get(oidc::callback))
         .route(
@@ -77,7 +78,6 @@ pub fn router(state: AppState) -> Router {
         .merge(signin)
         .route("/saml/{connector}/metadata", get(saml::metadata))
         .route("/", get(pages::home))
-        .route("/login", get(pages::login_page).post(pages::login_discover))
         .route("/me", get(pages::me))
         .route("/logout", post(pages::logout))
         .route("/healthz", get(health::healthz))

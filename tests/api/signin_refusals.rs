@@ -173,6 +173,8 @@ async fn sign_in_entry_points_are_rate_limited() {
     assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
     let r = app.get("/login/nope").await;
     assert_eq!(refusal(r).await, (429, "rate_limited".into()));
+    // The sign-in page (it audits refused return_to values) shares the limit.
+    assert_eq!(app.get("/login").await.status(), 429);
     // Other pages are not limited.
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
