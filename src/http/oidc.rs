@@ -16,6 +16,7 @@ use crate::flow::pending;
 use crate::flow::refusal::{refuse, Refusal};
 use crate::http::login::load_connector;
 use crate::http::RequestId;
+use crate::store::connectors::ConnectorRecord;
 
 pub async fn callback(
     State(state): State<AppState>,
@@ -26,7 +27,7 @@ pub async fn callback(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let connector = load_connector(&state, &id).await?;
-    match callback_inner(&state, &id, &params, &headers).await {
+    match callback_inner(&state, &connector, &params, &headers).await {
         Ok((profile, return_to)) => {
             match complete_sign_in(&state, &rid, &session, &connector, profile, return_to).await {
                 Ok(resp) => Ok(resp),
@@ -47,22 +48,19 @@ fn oidc_refusal(e: &OidcError, connector_id: &str) -> Refusal {
 
 async fn callback_inner(
     state: &AppState,
-    id: &str,
+    connector: &ConnectorRecord,
     params: &CallbackParams,
     headers: &HeaderMap,
 ) -> Result<(ExternalProfile, Option<String>), Refusal> {
-    let connector = load_connector(state, id)
-        .await
-        .map_err(|_| Refusal::bad("connector_unknown", "Unknown sign-in method."))?;
-    let rp =
-        OidcRp::from_record(&connector, &state.master_key, &state.public_url).map_err(|e| {
-            tracing::error!(connector = id, error = %e, "OIDC connector is misconfigured");
-            Refusal::bad(
-                "connector_misconfigured",
-                "This sign-in method is not configured correctly. Please tell your administrator.",
-            )
-            .connector(id)
-        })?;
+    let id = connector.id.as_str();
+    let rp = OidcRp::from_record(connector, &state.master_key, &state.public_url).map_err(|e| {
+        tracing::error!(connector = id, error = %e, "OIDC connector is misconfigured");
+        Refusal::bad(
+            "connector_misconfigured",
+            "This sign-in method is not configured correctly. Please tell your administrator.",
+        )
+        .connector(id)
+    })?;
     let key = params
         .state
         .as_deref()

@@ -25,6 +25,7 @@ use crate::flow::pending;
 use crate::flow::refusal::{refuse, Refusal};
 use crate::http::login::load_connector;
 use crate::http::RequestId;
+use crate::store::connectors::ConnectorRecord;
 use crate::store::saml_replay;
 
 /// The ACS reads request bodies up to this size (larger ones are refused unread); the
@@ -75,7 +76,7 @@ pub async fn acs(
             return Err(refuse(&state, &rid, saml_refusal(&SamlError::BodyTooLarge, &id)).await)
         }
     };
-    match acs_inner(&state, &id, &headers, &body).await {
+    match acs_inner(&state, &connector, &headers, &body).await {
         Ok((verified, return_to)) => {
             match complete_sign_in(
                 &state,
@@ -97,22 +98,19 @@ pub async fn acs(
 
 async fn acs_inner(
     state: &AppState,
-    id: &str,
+    connector: &ConnectorRecord,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(VerifiedAssertion, Option<String>), Refusal> {
-    let connector = load_connector(state, id)
-        .await
-        .map_err(|_| Refusal::bad("connector_unknown", "Unknown sign-in method."))?;
-    let sp =
-        SamlSp::from_record(&connector, &state.master_key, &state.public_url).map_err(|e| {
-            tracing::error!(connector = id, error = %e, "SAML connector is misconfigured");
-            Refusal::bad(
-                "connector_misconfigured",
-                "This sign-in method is not configured correctly. Please tell your administrator.",
-            )
-            .connector(id)
-        })?;
+    let id = connector.id.as_str();
+    let sp = SamlSp::from_record(connector, &state.master_key, &state.public_url).map_err(|e| {
+        tracing::error!(connector = id, error = %e, "SAML connector is misconfigured");
+        Refusal::bad(
+            "connector_misconfigured",
+            "This sign-in method is not configured correctly. Please tell your administrator.",
+        )
+        .connector(id)
+    })?;
     let mut saml_response = None;
     let mut relay_state = None;
     for (k, v) in url::form_urlencoded::parse(body) {
