@@ -169,6 +169,9 @@ pub struct ConnectorSecrets {
     pub sp_private_key_pem: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// The SP key before the last rotation (decrypts during the overlap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_sp_private_key_pem: Option<String>,
 }
 
 impl ConnectorSecrets {
@@ -360,6 +363,12 @@ pub async fn prepare_connector(
                     )))
                 }
             };
+            // A new key: the old one keeps decrypting until the next change (rotation overlap).
+            if let Some(old) = secrets.sp_private_key_pem.take() {
+                if old != pair.private_key_pem {
+                    secrets.previous_sp_private_key_pem = Some(old);
+                }
+            }
             secrets.sp_private_key_pem = Some(pair.private_key_pem.clone());
             settings.saml = Some(SamlSettings {
                 sp_entity_id: s.sp_entity_id.clone(),

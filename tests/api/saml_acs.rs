@@ -222,25 +222,36 @@ async fn sp_metadata_is_served() {
 }
 
 #[tokio::test]
-async fn the_sp_key_pair_can_be_rotated() {
-    let (app, _sp) = setup(false).await;
+async fn the_sp_key_pair_can_be_rotated_with_an_overlap_for_decryption() {
+    use crate::saml_forge::Encryption;
+    let (app, sp) = setup(true).await;
     let key = admin_key(&app).await;
+    let rotate = || async {
+        let r = app
+            .client
+            .post(app.url(&format!("/api/v1/connectors/{CONNECTOR}/rotate-sp-key")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("rotate");
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.expect("json");
+        v["sp_certificate_pem"].as_str().expect("cert").to_string()
+    };
+    // An assertion encrypted to the original certificate (sp.crt).
+    let encrypted_to_original = || {
+        let mut f = Forge::for_sp(&sp, None);
+        f.encrypt = Some(Encryption::keycloak_default());
+        f.b64()
+    };
     let before = app
         .get(&format!("/saml/{CONNECTOR}/metadata"))
         .await
         .text()
         .await
         .expect("xml");
-    let r = app
-        .client
-        .post(app.url(&format!("/api/v1/connectors/{CONNECTOR}/rotate-sp-key")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("rotate");
-    assert_eq!(r.status(), 200);
-    let v: serde_json::Value = r.json().await.expect("json");
-    let new_pem = v["sp_certificate_pem"].as_str().expect("cert").to_string();
+
+    let new_pem = rotate().await;
     let new_b64: String = new_pem
         .lines()
         .filter(|l| !l.starts_with("-----"))
@@ -256,6 +267,14 @@ async fn the_sp_key_pair_can_be_rotated() {
         after.contains(&new_b64),
         "the metadata publishes the new certificate"
     );
-    // Sign-ins still start (the new private key opens from the sealed secrets).
-    let (_relay, _id) = start(&app, &new_client()).await;
+    // During the overlap the previous key still decrypts what the IdP encrypted to it.
+    let r = post_acs(&app, &new_client(), &encrypted_to_original(), None).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    // Sign-ins start with the new key (it opens from the sealed secrets).
+    start(&app, &new_client()).await;
+
+    // A second rotation ends the original key's overlap.
+    rotate().await;
+    let r = post_acs(&app, &new_client(), &encrypted_to_original(), None).await;
+    assert_eq!(refusal(r).await, (400, "saml_decrypt_failed".into()));
 }

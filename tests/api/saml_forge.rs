@@ -109,6 +109,7 @@ pub fn test_sp_for(acs_url: &str, sp_entity_id: &str) -> SamlSp {
         acs_url: acs_url.into(),
         metadata_url: METADATA_URL.into(),
         sp_private_key_pem: sp.key_pem,
+        previous_sp_private_key_pem: None,
         sp_certificate_pem: sp.cert_pem.clone(),
         settings: SamlSettings {
             sp_entity_id: Some(sp_entity_id.into()),

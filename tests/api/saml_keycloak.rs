@@ -42,6 +42,7 @@ async fn keycloak_sp(client_id: &str, sign_authn_requests: bool) -> SamlSp {
         acs_url: ACS.into(),
         metadata_url: "http://127.0.0.1:18999/saml/kc/metadata".into(),
         sp_private_key_pem: sp.key_pem,
+        previous_sp_private_key_pem: None,
         sp_certificate_pem: sp.cert_pem.clone(),
         settings: SamlSettings {
             sp_entity_id: Some(client_id.into()),

@@ -162,6 +162,7 @@ pub(crate) mod tests {
             acs_url: "https://sso.example/saml/acme/acs".into(),
             metadata_url: "https://sso.example/saml/acme/metadata".into(),
             sp_private_key_pem: SP_KEY.into(),
+            previous_sp_private_key_pem: None,
             sp_certificate_pem: SP_CRT.into(),
             settings: SamlSettings {
                 sp_entity_id: None,

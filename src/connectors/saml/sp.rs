@@ -16,6 +16,9 @@ pub struct SamlSp {
     pub metadata_url: String,
     pub sp_private_key_pem: String,
     pub sp_certificate_pem: String,
+    /// The pair before the last rotation: still decrypts assertions the IdP encrypted to
+    /// the previous certificate, until the next rotation.
+    pub previous_sp_private_key_pem: Option<String>,
     pub settings: SamlSettings,
     /// The connector's claimed domains (normalized).
     pub domains: Vec<String>,
@@ -74,6 +77,7 @@ impl SamlSp {
             acs_url: format!("{base}/saml/{}/acs", rec.id),
             metadata_url,
             sp_private_key_pem,
+            previous_sp_private_key_pem: secrets.previous_sp_private_key_pem,
             sp_certificate_pem: saml.sp_certificate_pem.clone(),
             settings: saml,
             domains: rec.domains.clone(),

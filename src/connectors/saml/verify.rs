@@ -185,7 +185,18 @@ pub fn verify_response(
             // The EncryptedAssertion read from the signed content, never from the raw one.
             let encrypted = unique_child(rroot, NS_SAML, "EncryptedAssertion")?
                 .ok_or(SamlError::SignatureInvalid)?;
-            let plaintext = super::decrypt::decrypt_assertion(encrypted, &sp.sp_private_key_pem)?;
+            // During an SP key rotation the IdP may still encrypt to the previous certificate.
+            let plaintext =
+                match super::decrypt::decrypt_assertion(encrypted, &sp.sp_private_key_pem) {
+                    Err(SamlError::DecryptFailed) if sp.previous_sp_private_key_pem.is_some() => {
+                        let previous = sp
+                            .previous_sp_private_key_pem
+                            .as_deref()
+                            .unwrap_or_default();
+                        super::decrypt::decrypt_assertion(encrypted, previous)?
+                    }
+                    other => other?,
+                };
             let wrapped = wrap_decrypted(encrypted, &plaintext)?;
             let ddoc = parse(&wrapped)?;
             let assertion_id = precheck::check_decrypted(&ddoc, allow_sha1)?;

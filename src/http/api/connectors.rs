@@ -143,9 +143,9 @@ pub async fn delete(
 }
 
 /// `POST /api/v1/connectors/{id}/rotate-sp-key`: a new SP key pair for a SAML connector.
-/// The old pair is replaced at once: give the IdP the new certificate (from the SP
-/// metadata) at the same time, or AuthnRequest signatures and encryption to the old
-/// certificate stop working.
+/// The new pair signs AuthnRequests and is published in the SP metadata at once (give
+/// the IdP the new certificate); the previous private key keeps decrypting assertions
+/// encrypted to the old certificate until the next rotation.
 pub async fn rotate_sp_key(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -171,6 +171,9 @@ pub async fn rotate_sp_key(
     let pair = SpKeyPair::generate(&format!("ssogate SP {id}")).map_err(AppError::internal)?;
     let mut secrets =
         ConnectorSecrets::open(&rec, &state.master_key).map_err(AppError::internal)?;
+    // The current key stays as the previous one, so assertions the IdP still encrypts to
+    // the old certificate decrypt until the next rotation.
+    secrets.previous_sp_private_key_pem = secrets.sp_private_key_pem.take();
     secrets.sp_private_key_pem = Some(pair.private_key_pem.clone());
     saml.sp_certificate_pem = pair.certificate_pem.clone();
     rec.config = serde_json::to_value(&settings).map_err(AppError::internal)?;
