@@ -165,7 +165,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = crate::http::router(self.state.clone());
-        crate::maintenance::spawn(self.state.clone());
+        let metadata_refresh = crate::maintenance::spawn(self.state.clone());
         tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_url, "ssogate listening");
         let background = crate::gateway::maintenance::spawn(self.state.clone());
         // The peer address decides whether forward-auth believes X-Forwarded-* headers.
@@ -177,6 +177,7 @@ impl App {
         .await
         .context("serving HTTP");
         background.abort();
+        metadata_refresh.abort();
         self.state.store.close().await;
         served
     }

@@ -1,6 +1,6 @@
-//! Background upkeep while `serve` runs: IdP metadata refresh (URL-configured SAML
-//! connectors, so an IdP's key rollover does not break sign-ins) and purging of expired
-//! rows (pending logins, sessions, the SAML replay cache).
+//! IdP metadata refresh while `serve` runs (URL-configured SAML connectors, so an IdP's
+//! key rollover does not break sign-ins). Expired rows are purged by the one clean-up
+//! task in [`crate::gateway::maintenance`].
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use crate::connectors::saml::metadata::fetch_idp_metadata;
 use crate::connectors::settings::ConnectorSettings;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::connectors as connector_store;
-use crate::store::{now_ms, pending_logins, sessions, StoreError};
+use crate::store::StoreError;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RefreshReport {
@@ -87,39 +87,17 @@ pub async fn refresh_saml_metadata(state: &AppState) -> Result<RefreshReport, St
     Ok(report)
 }
 
-/// Deletes expired pending logins and sessions.
-pub async fn purge_expired(state: &AppState) -> Result<(u64, u64), StoreError> {
-    let mut conn = state.store.write().await?;
-    let pending = pending_logins::purge_expired(&mut conn, now_ms()).await?;
-    let sessions = sessions::delete_expired(&mut conn).await?;
-    Ok((pending, sessions))
-}
-
-/// Runs the upkeep on its schedule until the process ends.
-pub fn spawn(state: AppState) {
+/// Refreshes IdP metadata on its schedule until the returned handle is aborted.
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     let refresh_every = Duration::from_secs(state.config.login.metadata_refresh_secs.max(60));
-    let s = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(refresh_every);
         tick.tick().await; // the first tick is immediate; metadata was fetched at apply time
         loop {
             tick.tick().await;
-            if let Err(e) = refresh_saml_metadata(&s).await {
+            if let Err(e) = refresh_saml_metadata(&state).await {
                 tracing::warn!(error = %e, "IdP metadata refresh failed");
             }
         }
-    });
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            match purge_expired(&state).await {
-                Ok((p, s)) if p + s > 0 => {
-                    tracing::debug!(pending = p, sessions = s, "purged expired rows")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
-            }
-        }
-    });
+    })
 }

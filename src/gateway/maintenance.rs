@@ -1,13 +1,14 @@
 //! The background task of a running instance: every [`KEY_RELOAD_MS`] it applies the key
 //! schedule (creating and retiring keys when due), reloads the keys and the apps, and
 //! sweeps the forward-auth cache; every `session.cleanup_interval_secs` it deletes
-//! expired sessions and keys that left the JWKS. Failures are logged and retried at the
+//! expired sessions, pending logins, SAML replay-cache entries and keys that left the
+//! JWKS. Failures are logged and retried at the
 //! next tick: the instance keeps serving with what it has.
 
 use std::time::Duration;
 
 use crate::app::AppState;
-use crate::store::{now_ms, sessions, signing_keys};
+use crate::store::{now_ms, pending_logins, saml_replay, sessions, signing_keys};
 use crate::tokens::{rotation, KEY_RELOAD_MS};
 
 /// One tick of the fast work (keys, apps, cache) at `now`.
@@ -30,7 +31,8 @@ pub async fn tick(state: &AppState, now: i64) {
     gw.sweep(now);
 }
 
-/// Deletes expired sessions and removed keys.
+/// Deletes expired sessions, pending logins and SAML replay-cache entries, and removed
+/// keys: the one place expired rows go (the request paths never sweep).
 pub async fn clean_up(state: &AppState, now: i64) {
     match state.store.write().await {
         Ok(mut conn) => {
@@ -38,6 +40,12 @@ pub async fn clean_up(state: &AppState, now: i64) {
                 Ok(n) if n > 0 => tracing::info!(deleted = n, "deleted expired sessions"),
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "deleting expired sessions failed"),
+            }
+            if let Err(e) = pending_logins::purge_expired(&mut conn, now).await {
+                tracing::error!(error = %e, "deleting expired pending logins failed");
+            }
+            if let Err(e) = saml_replay::purge_expired(&mut conn, now).await {
+                tracing::error!(error = %e, "deleting expired SAML assertion ids failed");
             }
             if let Err(e) = signing_keys::delete_removed(&mut conn, now).await {
                 tracing::error!(error = %e, "deleting removed signing keys failed");

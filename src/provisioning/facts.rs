@@ -112,7 +112,15 @@ pub async fn load_facts(
         None => None,
     };
     let email = crate::signin::profile_email(profile);
+    // Usually the linked user is the one with this email: reuse what was read.
     let user_with_email = match &email {
+        Some(e)
+            if linked_user
+                .as_ref()
+                .is_some_and(|u| u.email.as_deref() == Some(e.as_str())) =>
+        {
+            linked_user.clone()
+        }
         Some(e) => match users::find_by_email(conn, e).await? {
             Some(u) => Some(user_facts(conn, u).await?),
             None => None,

@@ -64,12 +64,12 @@ pub async fn provision_sign_in(
             return Err(ProvisionError::Refused(reason, Box::new(decision)));
         }
         match apply_decision(&mut tx, &cfacts, profile, &decision, ctx).await {
-            Ok(user_id) => match tx.commit().await {
-                Ok(()) => return Ok(Provisioned { user_id, decision }),
-                Err(e) if crate::store::is_unique_violation(&e) || is_serialization_failure(&e) => {
-                }
-                Err(e) => return Err(StoreError::Db(e).into()),
-            },
+            // Constraints are checked per statement (none is deferred), so a race shows
+            // up in apply_decision as a Conflict, not at commit.
+            Ok(user_id) => {
+                tx.commit().await.map_err(StoreError::from)?;
+                return Ok(Provisioned { user_id, decision });
+            }
             Err(StoreError::Conflict(what)) => {
                 tracing::debug!(
                     attempt,
@@ -86,10 +86,6 @@ pub async fn provision_sign_in(
         tokio::time::sleep(std::time::Duration::from_millis(5 * (attempt as u64 + 1))).await;
     }
     Err(ProvisionError::TooManyConflicts)
-}
-
-fn is_serialization_failure(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("40001"))
 }
 
 /// The raw profile kept on the identity (what the IdP said last).

@@ -48,12 +48,12 @@ impl TryFrom<Row> for PendingLogin {
 }
 
 /// Stores a new pending login unless `cap` unexpired ones exist already (`Capacity`).
-/// Expired rows are purged first. Call inside a transaction so the count and the insert
-/// see the same state.
+/// Expired rows do not count (the clean-up task deletes them; this anonymous entry point
+/// does no sweeping). Call inside a transaction so the count and the insert see the same
+/// state.
 pub async fn create(conn: &mut AnyConnection, p: &PendingLogin, cap: u64) -> Result<()> {
-    let now = now_ms();
-    purge_expired(conn, now).await?;
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pending_logins")
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pending_logins WHERE expires_at > $1")
+        .bind(now_ms())
         .fetch_one(&mut *conn)
         .await?;
     if n >= cap as i64 {

@@ -27,9 +27,9 @@ fn idp_metadata_xml() -> String {
     )
 }
 
-#[tokio::test]
-async fn the_api_requires_a_live_key() {
-    let app = spawn_app(Db::Sqlite).await;
+/// One extractor guards every `/api/v1` route; checked on both databases.
+async fn the_api_requires_a_live_key(db: Db) {
+    let app = spawn_app(db).await;
     for auth in [
         None,
         Some("Bearer nope"),
@@ -47,6 +47,14 @@ async fn the_api_requires_a_live_key() {
         assert!(body["error"]["request_id"]
             .as_str()
             .is_some_and(|s| !s.is_empty()));
+    }
+    for path in [
+        "/api/v1/apps",
+        "/api/v1/roles",
+        "/api/v1/audit-events",
+        "/api/v1/lint",
+    ] {
+        assert_eq!(app.get(path).await.status(), 401, "{path}");
     }
     let key = api_key(&app).await;
     let r = app
@@ -221,6 +229,16 @@ async fn connectors_round_trip(db: Db) {
         .await
         .expect("req");
     assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn the_api_requires_a_live_key_on_sqlite() {
+    the_api_requires_a_live_key(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_api_requires_a_live_key_on_postgres() {
+    the_api_requires_a_live_key(Db::Postgres).await;
 }
 
 #[tokio::test]

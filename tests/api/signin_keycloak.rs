@@ -501,7 +501,6 @@ async fn first_sign_in_sync_leaves_a_rename_alone(connector: &str) {
     .await
     .expect("q");
     assert!(synced.is_empty());
-    let _: Option<Value> = None;
 }
 
 /// SAML with encrypted assertions (Keycloak's default algorithms) and with signed

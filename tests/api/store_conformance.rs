@@ -706,7 +706,7 @@ async fn pending_logins_are_single_use_bound_expiring_and_capped(db: Db) {
     pending_logins::create(&mut c, &p("old", "browser-1", now - 1), 3)
         .await
         .expect("old");
-    // The cap counts unexpired rows only: "old" is purged when "c" arrives.
+    // The cap counts unexpired rows only: "old" does not count.
     pending_logins::create(&mut c, &p("c", "browser-2", now + 60_000), 3)
         .await
         .expect("c");
@@ -714,6 +714,13 @@ async fn pending_logins_are_single_use_bound_expiring_and_capped(db: Db) {
         pending_logins::create(&mut c, &p("d", "browser-2", now + 60_000), 3).await,
         Err(StoreError::Capacity)
     ));
+    // The clean-up task removes the expired one, and only it.
+    assert_eq!(
+        pending_logins::purge_expired(&mut c, now_ms())
+            .await
+            .expect("purge"),
+        1
+    );
 
     assert_eq!(
         pending_logins::take(&mut c, "a", "browser-2")
@@ -809,6 +816,25 @@ async fn saml_assertion_ids_are_accepted_once(db: Db) {
     assert!(saml_replay::remember(&mut c, "https://idp", "_a1", later)
         .await
         .expect("after expiry"));
+    assert!(!saml_replay::remember(&mut c, "https://idp", "_a1", later)
+        .await
+        .expect("taken over, live again"));
+    // The clean-up task deletes expired entries, and only those.
+    sqlx::query(
+        "UPDATE saml_assertion_ids SET expires_at = 1 WHERE idp_entity_id = 'https://other-idp'",
+    )
+    .execute(&mut *c)
+    .await
+    .expect("age");
+    assert_eq!(
+        saml_replay::purge_expired(&mut c, now_ms())
+            .await
+            .expect("purge"),
+        1
+    );
+    assert!(!saml_replay::remember(&mut c, "https://idp", "_a1", later)
+        .await
+        .expect("still live"));
 }
 
 async fn api_keys_are_hashed_and_revocable(db: Db) {

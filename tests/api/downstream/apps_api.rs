@@ -2,57 +2,16 @@
 
 use serde_json::{json, Value};
 use ssogate::apply::{self, ApplyContext};
-use ssogate::store::api_keys;
 use ssogate::store::audit::{self, AuditFilter};
 
 use super::support::{api_key, put_app};
 use crate::helpers::{spawn_app, Db, TestApp};
 
 both!(
-    the_api_needs_a_live_key,
     apps_are_created_listed_replaced_and_deleted,
     apply_upserts_apps_idempotently,
     return_to_is_honoured_for_app_origins_only,
 );
-
-async fn the_api_needs_a_live_key(db: Db) {
-    let app = spawn_app(db).await;
-    let r = app.get("/api/v1/apps").await;
-    assert_eq!(r.status(), 401);
-    let body: Value = r.json().await.expect("json");
-    assert_eq!(body["error"]["code"], json!("unauthorized"));
-    for bad in ["sgk_nope", "Basic x", ""] {
-        let r = app
-            .client
-            .get(app.url("/api/v1/apps"))
-            .bearer_auth(bad)
-            .send()
-            .await
-            .expect("req");
-        assert_eq!(r.status(), 401, "{bad:?}");
-    }
-    let key = api_key(&app).await;
-    let r = app
-        .client
-        .get(app.url("/api/v1/apps"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("req");
-    assert_eq!(r.status(), 200);
-    let mut c = app.store.write().await.expect("conn");
-    let id = api_keys::list(&mut c).await.expect("list")[0].id.clone();
-    api_keys::revoke(&mut c, &id).await.expect("revoke");
-    drop(c);
-    let r = app
-        .client
-        .get(app.url("/api/v1/apps"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("req");
-    assert_eq!(r.status(), 401, "a revoked key");
-}
 
 async fn send(
     app: &TestApp,
