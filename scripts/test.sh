@@ -11,15 +11,24 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-deps.sh
 
+# A service script prints its URL on stdout (and nothing else); check that it did.
+service_url() {
+  local out
+  out="$(bash "scripts/services/$1.sh" start)" || exit 1
+  if [[ "$out" =~ ^(postgres|http)://[^[:space:]]+$ ]]; then echo "$out"; return; fi
+  echo "test.sh: scripts/services/$1.sh printed no single URL: $out" >&2
+  exit 1
+}
+
 export KC_PORT="${KC_PORT:-18080}" KC_MGMT_PORT="${KC_MGMT_PORT:-19000}"
-SSOGATE_TEST_POSTGRES_URL="$(bash scripts/services/postgres.sh start)"
+SSOGATE_TEST_POSTGRES_URL="$(service_url postgres)"
 export SSOGATE_TEST_POSTGRES_URL
 
 nginx_started_here=0
 if ! [ -f target/services/nginx/nginx.pid ] || ! kill -0 "$(cat target/services/nginx/nginx.pid 2>/dev/null)" 2>/dev/null; then
   nginx_started_here=1
 fi
-SSOGATE_TEST_NGINX_URL="$(bash scripts/services/nginx.sh start)"
+SSOGATE_TEST_NGINX_URL="$(service_url nginx)"
 export SSOGATE_TEST_NGINX_URL
 # Tests that need an origin of their own drop a server block here and reload nginx.
 export SSOGATE_TEST_NGINX_DIR="$PWD/target/services/nginx"
@@ -49,7 +58,7 @@ if ! wait "$kc_pid"; then
 fi
 cat target/services/keycloak-start.out >&2
 export SSOGATE_TEST_KEYCLOAK_URL="http://127.0.0.1:$KC_PORT"
-SSOGATE_TEST_CHROMEDRIVER_URL="$(bash scripts/services/chromedriver.sh start)"
+SSOGATE_TEST_CHROMEDRIVER_URL="$(service_url chromedriver)"
 export SSOGATE_TEST_CHROMEDRIVER_URL
 export SSOGATE_TEST_KEYCLOAK_REALM="ssogate-test"
 

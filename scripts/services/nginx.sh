@@ -121,7 +121,7 @@ case "${1:-start}" in
       kill -HUP "$pid"
       log "reloaded (pid $pid)"
     else
-      "$NGINX" -e "$RUN_DIR/error.log" -c "$CONF" -p "$RUN_DIR" 2>"$RUN_DIR/start.log" || {
+      "$NGINX" -e "$RUN_DIR/error.log" -c "$CONF" -p "$RUN_DIR" >"$RUN_DIR/start.log" 2>&1 </dev/null || {
         log "did not start on 127.0.0.1:$NGINX_PORT:"; cat "$RUN_DIR/start.log" >&2; exit 1; }
       for _ in $(seq 1 50); do running_pid >/dev/null && break; sleep 0.1; done
       running_pid >/dev/null || { log "did not start"; exit 1; }

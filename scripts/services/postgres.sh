@@ -27,7 +27,9 @@ fi
 read -r ver name port status _ <<<"$line"
 if [ "$status" != online ]; then
   log "starting cluster $ver/$name on port $port"
-  pg_ctlcluster "$ver" "$name" start
+  # Its messages (e.g. "Removed stale pid file.") must not reach stdout: the caller
+  # captures the URL printed below.
+  pg_ctlcluster "$ver" "$name" start >&2
 fi
 for _ in $(seq 1 60); do
   pg_isready -q -h 127.0.0.1 -p "$port" && break
@@ -37,10 +39,10 @@ pg_isready -q -h 127.0.0.1 -p "$port" || { log "not ready on 127.0.0.1:$port"; e
 
 psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$port" -tA "$@"; }
 if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = 'ssogate'")" != 1 ]; then
-  psql_admin -c "CREATE ROLE ssogate LOGIN CREATEDB PASSWORD 'ssogate'"
+  psql_admin -c "CREATE ROLE ssogate LOGIN CREATEDB PASSWORD 'ssogate'" >&2
 fi
 # Per-test databases are named ssogate_test_*; drop the ones earlier runs left behind.
 for db in $(psql_admin -c "SELECT datname FROM pg_database WHERE datname LIKE 'ssogate\_test\_%'"); do
-  psql_admin -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" || true
+  psql_admin -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >&2 || true
 done
 echo "postgres://ssogate:ssogate@127.0.0.1:$port/postgres"
