@@ -183,6 +183,63 @@ fn refuses_the_signed_assertion_wrapped_in_a_signature_object() {
     assert_eq!(code(&xml), "saml_signature_structure");
 }
 
+/// A copy of the Response's genuine `<ds:Signature>` (same SignatureValue) whose Object
+/// holds `payload` (no Object when empty), inserted right after the genuine one: the "decoy signature" attack on
+/// verifiers that find the enveloped signature by its value (OneUptime #2981, 2026).
+fn with_decoy_signature(signed_response: &str, payload: &str) -> String {
+    let start = signed_response.find("<ds:Signature").expect("signature");
+    let end = signed_response.find("</ds:Signature>").expect("end") + "</ds:Signature>".len();
+    let decoy = if payload.is_empty() {
+        signed_response[start..end].to_string()
+    } else {
+        signed_response[start..end].replace(
+            "</ds:Signature>",
+            &format!("<ds:Object>{payload}</ds:Object></ds:Signature>"),
+        )
+    };
+    format!(
+        "{}{decoy}{}",
+        &signed_response[..end],
+        &signed_response[end..]
+    )
+}
+
+#[test]
+fn refuses_a_decoy_signature_carrying_a_forged_assertion() {
+    // A genuine, IdP-signed Response without an assertion (as an IdP signs its error
+    // answers), plus a decoy signature whose Object holds the attacker's assertion.
+    let f = Forge {
+        sign_assertion: None,
+        ..Forge::new()
+    };
+    let genuine = f.response_around("");
+    assert!(xmlsec_verifies(&genuine, &fixture("idp.crt")));
+    let forged = with_decoy_signature(&genuine, &f.evil_assertion_xml(0));
+    assert_eq!(code(&forged), "saml_signature_structure");
+    // The same around an IdP-signed error answer: refused before any assertion is read.
+    let f = Forge {
+        sign_assertion: None,
+        status: "urn:oasis:names:tc:SAML:2.0:status:Requester".into(),
+        ..Forge::new()
+    };
+    let forged = with_decoy_signature(&f.response_around(""), &f.evil_assertion_xml(0));
+    assert_eq!(code(&forged), "saml_signature_structure");
+    // A decoy next to a genuine signed assertion.
+    let f = Forge::new();
+    let forged = with_decoy_signature(&f.response_xml(), &f.evil_assertion_xml(0));
+    assert_eq!(code(&forged), "saml_signature_structure");
+    // Without an Object: a plain copy of the signature, and the forged assertion where an assertion goes.
+    let f = Forge {
+        sign_assertion: None,
+        ..Forge::new()
+    };
+    let forged = with_decoy_signature(&f.response_around(""), "").replace(
+        "</samlp:Status>",
+        &format!("</samlp:Status>{}", f.evil_assertion_xml(0)),
+    );
+    assert_eq!(code(&forged), "saml_signature_structure");
+}
+
 #[test]
 fn a_signed_response_alone_is_not_enough() {
     let xml = forge(|f| f.sign_assertion = None);

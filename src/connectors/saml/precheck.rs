@@ -279,6 +279,14 @@ fn check_signature_shapes(doc: &Document<'_>) -> Result<(), SamlError> {
         }
     }
     for sig in doc.descendants().filter(|n| is(*n, NS_DS, "Signature")) {
+        // One signature per element: a second one (e.g. a copy of the genuine one, the
+        // "decoy signature" attack) is never what an IdP sends.
+        let siblings = sig.parent_element().map_or(0, |p| {
+            p.children().filter(|c| is(*c, NS_DS, "Signature")).count()
+        });
+        if siblings > 1 {
+            return Err(SamlError::SignatureStructure);
+        }
         let mut signed_info = None;
         for c in sig.children().filter(|c| c.is_element()) {
             if is(c, NS_DS, "SignedInfo") && signed_info.is_none() {
