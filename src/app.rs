@@ -11,8 +11,6 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use url::Url;
 
-use tokio::sync::Semaphore;
-
 use crate::config::Config;
 use crate::connectors::oidc::rp::ProviderCache;
 use crate::gateway::Gateway;
@@ -33,7 +31,7 @@ pub struct AppState {
     /// OIDC discovery documents and JWKS, per issuer.
     pub oidc: Arc<ProviderCache>,
     /// Bounds how many SAML responses are verified at once on the blocking pool.
-    pub saml_verifications: Arc<Semaphore>,
+    pub saml_verifications: crate::connectors::saml::pool::VerificationPool,
     /// Per-client limit on the anonymous sign-in entry points.
     pub login_limiter: Arc<Limiter>,
     /// Downstream apps, forward-auth caches, ssogate's signing keys.
@@ -136,9 +134,9 @@ impl App {
         let state = AppState {
             gateway,
             oidc: ProviderCache::new(http.clone()),
-            saml_verifications: Arc::new(Semaphore::new(
+            saml_verifications: crate::connectors::saml::pool::VerificationPool::new(
                 config.login.max_concurrent_saml_verifications as usize,
-            )),
+            ),
             login_limiter: login_limiter(&config.login),
             config: Arc::new(config),
             store,

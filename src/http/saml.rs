@@ -1,7 +1,5 @@
 //! SAML endpoints: our SP metadata and the assertion consumer service.
 
-use std::panic::AssertUnwindSafe;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -14,6 +12,7 @@ use tower_sessions::Session;
 
 use crate::app::AppState;
 use crate::connectors::saml::error::SamlError;
+use crate::connectors::saml::pool::PoolError;
 use crate::connectors::saml::sp::SamlSp;
 use crate::connectors::saml::sp_metadata::sp_metadata_xml;
 use crate::connectors::saml::verify::{
@@ -155,35 +154,27 @@ async fn acs_inner(
 
     // Verification is CPU-bound and runs native code (libxml2/xmlsec): bounded blocking
     // pool, and a panic in there is this request's 400, not a dead worker.
-    let permit = state
-        .saml_verifications
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| {
-            Refusal::bad(
-                "saml_internal",
-                "The sign-in answer could not be processed.",
-            )
-            .connector(id)
-        })?;
     let verify_sp = sp.clone();
-    let joined = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        std::panic::catch_unwind(AssertUnwindSafe(|| {
-            verify_response(&verify_sp, &saml_response, &expected)
-        }))
-    })
-    .await;
-    let verified = match joined {
-        Ok(Ok(Ok(v))) => v,
-        Ok(Ok(Err(e))) => return Err(saml_refusal(&e, id)),
-        Ok(Err(_)) | Err(_) => {
+    let verified = match state
+        .saml_verifications
+        .run(move || verify_response(&verify_sp, &saml_response, &expected))
+        .await
+    {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return Err(saml_refusal(&e, id)),
+        Err(PoolError::Panicked) => {
             tracing::error!(connector = id, "SAML verification panicked");
             return Err(saml_refusal(
                 &SamlError::Internal("verification panicked".into()),
                 id,
             ));
+        }
+        Err(PoolError::Closed) => {
+            return Err(Refusal::bad(
+                "saml_internal",
+                "The sign-in answer could not be processed.",
+            )
+            .connector(id))
         }
     };
 

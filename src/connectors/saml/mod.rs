@@ -7,6 +7,7 @@ pub mod decrypt;
 pub mod error;
 pub mod keys;
 pub mod metadata;
+pub mod pool;
 pub mod precheck;
 pub mod sp;
 pub mod sp_metadata;
