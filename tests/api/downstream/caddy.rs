@@ -104,9 +104,9 @@ impl CaddySite {
         for _ in 0..3 {
             let port = free_port();
             let dir = tempfile::tempdir().expect("a temporary directory");
-            // No admin endpoint, no HTTPS, no state outside `dir` (HOME and XDG_* too; the
-            // autosaved config lands there), only 127.0.0.1:
-            // tests running in parallel share nothing.
+            // No admin endpoint, no HTTPS, no state outside `dir` (HOME and XDG_* too: the
+            // autosaved config lands there), only 127.0.0.1: tests running in parallel
+            // share nothing.
             let config = format!(
                 "{{\n\tadmin off\n\tauto_https off\n\tdefault_bind 127.0.0.1\n\tstorage file_system {}\n}}\n\n{}",
                 dir.path().join("data").display(),
@@ -132,7 +132,9 @@ impl CaddySite {
                 .spawn()
                 .unwrap_or_else(|e| panic!("running {caddy}: {e}"));
             let url = format!("http://127.0.0.1:{port}");
-            // Ready when Caddy itself answers on the port (not whoever else took it).
+            // Ready when this Caddy has bound its port (it logs "serving initial
+            // configuration" only then; another process that took the port meanwhile
+            // makes it exit instead) and answers there.
             let probe = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(5))
@@ -143,14 +145,22 @@ impl CaddySite {
                 if child.try_wait().expect("caddy status").is_some() {
                     break false;
                 }
-                if let Ok(r) = probe.get(format!("{url}/_caddy_ready")).send().await {
-                    if r.headers()
-                        .get_all("server")
-                        .iter()
-                        .any(|s| s.as_bytes() == b"Caddy")
-                    {
-                        break true;
-                    }
+                let started = std::fs::read_to_string(&log_path)
+                    .unwrap_or_default()
+                    .contains("serving initial configuration");
+                let answers = started
+                    && probe
+                        .get(format!("{url}/_caddy_ready"))
+                        .send()
+                        .await
+                        .is_ok_and(|r| {
+                            r.headers()
+                                .get_all("server")
+                                .iter()
+                                .any(|s| s.as_bytes() == b"Caddy")
+                        });
+                if answers {
+                    break true;
                 }
                 assert!(
                     Instant::now() < deadline,
