@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing ssogate needs, idempotently:
-# Debian packages (samael/xmlsec build deps, PostgreSQL, nginx, wrk, python3-venv), the
+# Debian packages (samael/xmlsec build deps, PostgreSQL, nginx, Caddy, wrk, python3-venv), the
 # Keycloak distribution from Maven Central and a Python venv with PyJWT from PyPI (an
 # independent JWT implementation the tests verify ssogate's tokens with), both into a
 # cache folder outside git.
@@ -16,7 +16,7 @@ KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.7.3}"
 CACHE_DIR="${SSOGATE_CACHE_DIR:-$HOME/.cache/ssogate}"
 
 APT_PACKAGES=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev)
-[ "$BUILD_ONLY" = 1 ] || APT_PACKAGES+=(postgresql unzip curl maven nginx wrk python3-venv chromium chromium-driver)
+[ "$BUILD_ONLY" = 1 ] || APT_PACKAGES+=(postgresql unzip curl maven nginx caddy wrk python3-venv chromium chromium-driver)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

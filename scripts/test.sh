@@ -2,7 +2,7 @@
 # The whole test suite, on a fresh machine too:
 #   1. installs what is missing (Debian packages, the Keycloak distribution),
 #   2. starts PostgreSQL, nginx, Keycloak and chromedriver once on 127.0.0.1 (Keycloak
-#      boots while the tests compile),
+#      boots while the tests compile; the Caddy tests start their own Caddy),
 #   3. runs `cargo test` with the services' addresses in SSOGATE_TEST_* variables.
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh store_conformance`).
 # Services this script started are stopped at the end; ones already running are left.
@@ -32,6 +32,10 @@ SSOGATE_TEST_NGINX_URL="$(service_url nginx)"
 export SSOGATE_TEST_NGINX_URL
 # Tests that need an origin of their own drop a server block here and reload nginx.
 export SSOGATE_TEST_NGINX_DIR="$PWD/target/services/nginx"
+# Caddy (Debian's package, from install-deps.sh): each Caddy test runs its own on a free
+# 127.0.0.1 port (unset when missing: those tests fail saying so).
+SSOGATE_TEST_CADDY="$(command -v caddy || true)"
+export SSOGATE_TEST_CADDY
 # PyJWT, the independent JWT implementation (installed by install-deps.sh).
 export SSOGATE_TEST_PYTHON="${SSOGATE_CACHE_DIR:-$HOME/.cache/ssogate}/pyjwt-venv/bin/python"
 

@@ -334,15 +334,16 @@ impl Gateway {
         if h.user {
             push(&mut headers, &X_AUTH_REQUEST_USER, &identity.user_id);
         }
+        // Every enabled header is sent, empty when unknown: a proxy that copies a header
+        // the answer lacks may pass the client's own value on (Caddy >= 2.10) or a
+        // literal placeholder (Caddy < 2.9); nginx removes an empty one.
         if h.email {
-            if let Some(e) = &identity.email {
-                push(&mut headers, &X_AUTH_REQUEST_EMAIL, e);
-            }
+            let e = identity.email.as_deref().unwrap_or_default();
+            push(&mut headers, &X_AUTH_REQUEST_EMAIL, e);
         }
         if h.name {
-            if let Some(n) = &identity.name {
-                push(&mut headers, &X_AUTH_REQUEST_NAME, n);
-            }
+            let n = identity.name.as_deref().unwrap_or_default();
+            push(&mut headers, &X_AUTH_REQUEST_NAME, n);
         }
         if h.org {
             let list: Vec<String> = seen.iter().map(|m| list_item(&m.name)).collect();
@@ -403,12 +404,12 @@ impl Gateway {
 }
 
 /// A header value from text: control characters dropped (they cannot be sent), the
-/// rest as UTF-8.
+/// rest as UTF-8. The header is always pushed (empty if the value cannot be sent): see
+/// [`Gateway::grant`].
 fn push(headers: &mut Vec<(HeaderName, HeaderValue)>, name: &HeaderName, value: &str) {
     let clean: String = value.chars().filter(|c| !c.is_control()).collect();
-    if let Ok(v) = HeaderValue::from_bytes(clean.as_bytes()) {
-        headers.push((name.clone(), v));
-    }
+    let v = HeaderValue::from_bytes(clean.as_bytes()).unwrap_or(HeaderValue::from_static(""));
+    headers.push((name.clone(), v));
 }
 
 /// An item of a comma-separated header list (`X-Auth-Request-Org`, `-Roles`):

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use ssogate::store::{now_ms, sessions};
 
-use super::support::{self, api_key, header, put_app, sign_in, trust_loopback, user, verify};
+use super::support::{
+    self, api_key, header, put_app, sign_in, trust_loopback, user, user_without_email_or_name,
+    verify,
+};
 use crate::helpers::{
     fresh_database, spawn_app_on, spawn_app_with, test_config, Db, TestApp, TestDb,
 };
@@ -14,6 +17,7 @@ use crate::helpers::{
 both!(
     anonymous_requests_are_sent_to_sign_in,
     a_member_gets_identity_headers_and_a_token,
+    every_enabled_header_is_sent_even_when_unknown,
     an_app_admits_only_its_organizations_and_roles,
     logout_takes_effect_within_the_documented_bound,
     suspension_ends_every_session,
@@ -160,6 +164,54 @@ async fn a_member_gets_identity_headers_and_a_token(db: Db) {
     assert!(header(&r, "x-auth-request-email").is_some());
     assert!(header(&r, "authorization").is_none());
     assert!(header(&r, "x-auth-request-roles").is_none());
+}
+
+/// A person without an email or a name still gets every header the app is sent, empty:
+/// a proxy that copies a header the answer lacks may pass on what the client sent under
+/// that name (Caddy >= 2.10) or a literal placeholder (Caddy < 2.9).
+async fn every_enabled_header_is_sent_even_when_unknown(db: Db) {
+    let (app, key) = app_with(db, json!({"name": "wiki", "origins": [ORIGIN]})).await;
+    let uid = user_without_email_or_name(&app, &[("Acme", &["member"])]).await;
+    let sid = sign_in(&app, &uid).await;
+    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        header(&r, "x-auth-request-user").as_deref(),
+        Some(uid.as_str())
+    );
+    assert_eq!(header(&r, "x-auth-request-email").as_deref(), Some(""));
+    assert_eq!(header(&r, "x-auth-request-name").as_deref(), Some(""));
+    assert_eq!(header(&r, "x-auth-request-org").as_deref(), Some("Acme"));
+    assert_eq!(
+        header(&r, "x-auth-request-roles").as_deref(),
+        Some("Acme:member")
+    );
+    let auth = header(&r, "authorization").expect("a token");
+    let c = support::verified_claims(&app, auth.trim_start_matches("Bearer "), ORIGIN).await;
+    assert_eq!(c["sub"], json!(uid));
+
+    // Nobody's organizations: empty too.
+    let loner = user_without_email_or_name(&app, &[]).await;
+    let r = verify(&app, HOST, "/", Some(&sign_in(&app, &loner).await)).await;
+    assert_eq!(r.status(), 200);
+    for name in ["email", "name", "org", "roles"] {
+        let h = format!("x-auth-request-{name}");
+        assert_eq!(header(&r, &h).as_deref(), Some(""), "{h}");
+    }
+
+    // Only the enabled ones, though.
+    let r = put_app(
+        &app,
+        &key,
+        json!({"name": "wiki", "origins": [ORIGIN], "headers": ["user", "email"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-auth-request-email").as_deref(), Some(""));
+    assert!(header(&r, "x-auth-request-name").is_none());
+    assert!(header(&r, "authorization").is_none());
 }
 
 async fn an_app_admits_only_its_organizations_and_roles(db: Db) {

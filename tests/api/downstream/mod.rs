@@ -1,5 +1,6 @@
 //! The downstream half: apps, ssogate's tokens and JWKS, forward-auth (also behind a real
-//! nginx), the session cookie, suspension. Each test that can runs on both databases.
+//! nginx and a real Caddy), the session cookie, suspension. Each test that can runs on both
+//! databases.
 
 /// `both!(test_fn, …)`: each `async fn test_fn(db: Db)` as a test on SQLite and on
 /// PostgreSQL (the store conformance pattern).
@@ -11,6 +12,7 @@ macro_rules! both {
 }
 
 mod apps_api;
+mod caddy;
 mod forward_auth;
 pub mod nginx;
 pub mod nginx_site;

@@ -9,7 +9,9 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::support::{self, api_key, put_app, sign_in, trust_loopback, user};
+use super::support::{
+    self, api_key, put_app, sign_in, trust_loopback, user, user_without_email_or_name,
+};
 use crate::helpers::{required_service, spawn_app_with, Db, TestApp};
 
 const NGINX_VAR: &str = "SSOGATE_TEST_NGINX_URL";
@@ -170,6 +172,21 @@ async fn behind_nginx_the_app_sees_the_identity_and_a_verifiable_token_never_for
     for (name, _) in &forged[1..] {
         assert!(seen.get(*name).is_none(), "{name} reached the app: {seen}");
     }
+
+    // A person without an email or a name: ssogate sends those headers empty, and nginx
+    // removes an empty one, so the app sees neither them nor the forged ones.
+    let r = put_app(&s.app, &key, json!({"name": "echo", "origins": [s.origin]})).await;
+    assert_eq!(r.status(), 200);
+    let nameless = user_without_email_or_name(&s.app, &[("Acme", &["member"])]).await;
+    let cookie = signed_in_browser_cookie(&s, &nameless).await;
+    let r = s.get("/dashboard", Some(&cookie), &forged).await;
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.expect("echo JSON");
+    assert_eq!(seen["x-auth-request-user"], json!(nameless));
+    assert!(seen.get("x-auth-request-email").is_none(), "{seen}");
+    assert!(seen.get("x-auth-request-name").is_none(), "{seen}");
+    assert_eq!(seen["x-auth-request-roles"], json!("Acme:member"));
+    assert_ne!(seen["authorization"], json!("Bearer forged"));
 }
 
 #[tokio::test]

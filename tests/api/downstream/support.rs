@@ -27,18 +27,23 @@ pub async fn user(
     name: &str,
     memberships: &[(&str, &[&str])],
 ) -> String {
+    let profile = Profile {
+        email: Some(Email::parse(email).expect("email")),
+        email_verified: true,
+        name: Some(name.into()),
+        ..Default::default()
+    };
+    user_with(app, &profile, memberships).await
+}
+
+/// [`user`] with neither an email nor a name (e.g. from an IdP that sends neither).
+pub async fn user_without_email_or_name(app: &TestApp, memberships: &[(&str, &[&str])]) -> String {
+    user_with(app, &Profile::default(), memberships).await
+}
+
+async fn user_with(app: &TestApp, profile: &Profile, memberships: &[(&str, &[&str])]) -> String {
     let mut tx = app.store.begin().await.expect("tx");
-    let u = users::insert(
-        &mut tx,
-        &Profile {
-            email: Some(Email::parse(email).expect("email")),
-            email_verified: true,
-            name: Some(name.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("user");
+    let u = users::insert(&mut tx, profile).await.expect("user");
     for (org, roles) in memberships {
         let o = match orgs::get_by_name(&mut tx, org).await.expect("org") {
             Some(o) => o,
