@@ -329,27 +329,34 @@ impl Gateway {
                 return Ok(g.headers.clone());
             }
         }
+        // Every identity header is always sent: with the value when the app gets it and
+        // it is known, empty otherwise. A proxy that copies a header the answer lacks may
+        // pass on the client's own value (Caddy >= 2.10) or a literal placeholder (Caddy
+        // < 2.9); nginx removes an empty one. So one proxy configuration fits every app.
         let mut headers = Vec::with_capacity(6);
         let h = app.headers;
-        if h.user {
-            push(&mut headers, &X_AUTH_REQUEST_USER, &identity.user_id);
-        }
-        // Every enabled header is sent, empty when unknown: a proxy that copies a header
-        // the answer lacks may pass the client's own value on (Caddy >= 2.10) or a
-        // literal placeholder (Caddy < 2.9); nginx removes an empty one.
-        if h.email {
-            let e = identity.email.as_deref().unwrap_or_default();
-            push(&mut headers, &X_AUTH_REQUEST_EMAIL, e);
-        }
-        if h.name {
-            let n = identity.name.as_deref().unwrap_or_default();
-            push(&mut headers, &X_AUTH_REQUEST_NAME, n);
-        }
-        if h.org {
+        let user = if h.user {
+            identity.user_id.as_str()
+        } else {
+            ""
+        };
+        push(&mut headers, &X_AUTH_REQUEST_USER, user);
+        let email = identity.email.as_deref().filter(|_| h.email);
+        push(
+            &mut headers,
+            &X_AUTH_REQUEST_EMAIL,
+            email.unwrap_or_default(),
+        );
+        let name = identity.name.as_deref().filter(|_| h.name);
+        push(&mut headers, &X_AUTH_REQUEST_NAME, name.unwrap_or_default());
+        let orgs = if h.org {
             let list: Vec<String> = seen.iter().map(|m| list_item(&m.name)).collect();
-            push(&mut headers, &X_AUTH_REQUEST_ORG, &list.join(","));
-        }
-        if h.roles {
+            list.join(",")
+        } else {
+            String::new()
+        };
+        push(&mut headers, &X_AUTH_REQUEST_ORG, &orgs);
+        let roles = if h.roles {
             let list: Vec<String> = seen
                 .iter()
                 .flat_map(|m| {
@@ -358,8 +365,11 @@ impl Gateway {
                         .map(move |r| format!("{}:{}", list_item(&m.name), list_item(r)))
                 })
                 .collect();
-            push(&mut headers, &X_AUTH_REQUEST_ROLES, &list.join(","));
-        }
+            list.join(",")
+        } else {
+            String::new()
+        };
+        push(&mut headers, &X_AUTH_REQUEST_ROLES, &roles);
         let mut refresh_at = now + self.ttl_ms.max(1000) * 12;
         let mut kid = None;
         if h.token {
