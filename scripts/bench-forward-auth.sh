@@ -6,9 +6,9 @@
 #   verify    GET /auth/verify with a valid session (200, identity headers, token)
 #   anon      GET /auth/verify without a session (401 with the sign-in URL)
 # printing req/s and p99 of each run, the medians, and the ratios to the baseline
-# (goals: verify >= 0.7x, anon >= 0.9x). The ratio is taken within each round (runs
-# seconds apart see the same machine load; the machine is shared) and its median
-# reported. Not part of the test suite.
+# (goals: verify >= 0.7x, anon >= 0.9x). Each run's ratio is to the mean of the baseline
+# runs just before and just after it (seconds apart, they see the same load of this
+# shared machine), and the median of those ratios is reported. Not part of the test suite.
 #
 # Env: ROUNDS (5), DURATION (5s), CONNECTIONS (32), THREADS (1), BENCH_PORT (18190).
 set -euo pipefail
@@ -62,20 +62,27 @@ run() {
   echo "$rps $p99"
 }
 
-ratio() { awk -v m="$1" -v b="$2" 'BEGIN {print m/b}'; }
+ratio() { awk -v m="$1" -v a="$2" -v b="$3" 'BEGIN {print 2*m/(a+b)}'; }
 declare -A RPS P99 RATIO
+# Each round's figures are compared with the baseline measured just before AND just after
+# them (their mean), so a drift of this shared machine during a round does not bias one
+# route: B V A B V A B ... (ROUNDS+1 baseline runs).
+show() { printf 'round %s %-8s %10.0f req/s  p99 %7.2f ms\n' "$1" "$2" "${3%% *}" "${3##* }"; }
+r="$(run "$BASE/bench/baseline")"
+RPS[baseline]+="${r%% *} "; P99[baseline]+="${r##* } "; base_before="${r%% *}"
+show 0 baseline "$r"
 for round in $(seq 1 "$ROUNDS"); do
-  for kind in baseline verify anon; do
-    case "$kind" in
-      baseline) r="$(run "$BASE/bench/baseline")" ;;
-      verify) r="$(run "${FWD[@]}" -H "Cookie: ssogate_session=$SID" "$BASE/auth/verify")" ;;
-      anon) r="$(run "${FWD[@]}" "$BASE/auth/verify")" ;;
-    esac
+  v="$(run "${FWD[@]}" -H "Cookie: ssogate_session=$SID" "$BASE/auth/verify")"; show "$round" verify "$v"
+  a="$(run "${FWD[@]}" "$BASE/auth/verify")"; show "$round" anon "$a"
+  b="$(run "$BASE/bench/baseline")"; show "$round" baseline "$b"
+  base_after="${b%% *}"
+  for kind in verify anon; do
+    [ "$kind" = verify ] && r="$v" || r="$a"
     RPS[$kind]+="${r%% *} "; P99[$kind]+="${r##* } "
-    [ "$kind" = baseline ] && round_base="${r%% *}"
-    RATIO[$kind]+="$(ratio "${r%% *}" "$round_base") "
-    printf 'round %s %-8s %10.0f req/s  p99 %7.2f ms\n' "$round" "$kind" "${r%% *}" "${r##* }"
+    RATIO[$kind]+="$(ratio "${r%% *}" "$base_before" "$base_after") "
   done
+  RPS[baseline]+="${b%% *} "; P99[baseline]+="${b##* } "; RATIO[baseline]+="1 "
+  base_before="$base_after"
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

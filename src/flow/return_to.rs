@@ -84,11 +84,14 @@ pub async fn accept(
         None | Some("") => return Ok(None),
         Some(r) => r,
     };
-    let registry = state.gateway.registry();
     let own = url::Url::parse(&state.public_url)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
-    if let Some(ok) = sanitize_return_to_for(raw, |o| o == own || registry.allows_origin(o)) {
+    let sanitized = {
+        let registry = state.gateway.registry();
+        sanitize_return_to_for(raw, |o| o == own || registry.allows_origin(o))
+    };
+    if let Some(ok) = sanitized {
         return Ok(Some(ok));
     }
     tracing::warn!(return_to = %raw.chars().take(256).collect::<String>(), "return_to refused");

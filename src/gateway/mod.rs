@@ -16,7 +16,9 @@ pub mod maintenance;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use arc_swap::ArcSwap;
 
 use axum::http::{HeaderName, HeaderValue};
 use serde_json::json;
@@ -98,7 +100,10 @@ pub struct CachedSession {
 
 pub struct Gateway {
     /// The apps, with the number of the load that produced them.
-    registry: RwLock<(u64, Arc<Registry>)>,
+    /// The apps (read on every forward-auth request: lock-free), and the number of the
+    /// load it came from (a slower, older reload never replaces a newer one).
+    registry: ArcSwap<Registry>,
+    registry_version: Mutex<u64>,
     /// Loads started so far: a load that started earlier never replaces a later one
     /// (the background reload racing a reload after an API change).
     registry_loads: AtomicU64,
@@ -139,7 +144,8 @@ impl Gateway {
         policy: Policy,
     ) -> Result<Gateway, crate::config::ConfigError> {
         Ok(Gateway {
-            registry: RwLock::new((0, Arc::new(Registry::default()))),
+            registry: ArcSwap::from_pointee(Registry::default()),
+            registry_version: Mutex::new(0),
             registry_loads: AtomicU64::new(0),
             sessions: RwLock::new(HashMap::new()),
             forgets: AtomicU64::new(0),
@@ -162,8 +168,10 @@ impl Gateway {
         self.trusted_proxies.iter().any(|n| n.contains(&peer))
     }
 
-    pub fn registry(&self) -> Arc<Registry> {
-        read(&self.registry).1.clone()
+    /// The apps, without touching a shared counter (keep the guard short: not across an
+    /// `.await`).
+    pub fn registry(&self) -> arc_swap::Guard<Arc<Registry>> {
+        self.registry.load()
     }
 
     /// Reloads the apps from the database.
@@ -173,9 +181,13 @@ impl Gateway {
         let records = store::apps::list(&mut conn).await?;
         drop(conn);
         let fresh = Arc::new(Registry::from_records(records));
-        let mut current = write(&self.registry);
-        if load > current.0 {
-            *current = (load, fresh);
+        let mut version = self
+            .registry_version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if load > *version {
+            *version = load;
+            self.registry.store(fresh);
         }
         Ok(())
     }

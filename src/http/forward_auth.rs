@@ -164,6 +164,22 @@ fn login_url(public_url: &str, app: &AppEntry, orig: &Original) -> String {
     url
 }
 
+/// The answer without a live session: 401 with the sign-in URL, or a 302 to it.
+fn sign_in_first(public_url: &str, app: &AppEntry, orig: &Original, req: &Request) -> Response {
+    let login = login_url(public_url, app, orig);
+    let Ok(login) = HeaderValue::try_from(login) else {
+        return status(StatusCode::UNAUTHORIZED, "sign in");
+    };
+    if app.redirect || wants_redirect(req) {
+        let mut r = status(StatusCode::FOUND, "");
+        r.headers_mut().insert(LOCATION, login);
+        return r;
+    }
+    let mut r = status(StatusCode::UNAUTHORIZED, "sign in");
+    r.headers_mut().insert(X_SSOGATE_LOGIN_URL.clone(), login);
+    r
+}
+
 fn wants_redirect(req: &Request) -> bool {
     req.uri()
         .query()
@@ -181,38 +197,31 @@ pub async fn verify(State(state): State<AppState>, req: Request) -> Response {
     } else {
         None
     };
-    let registry = gw.registry();
-    let Some((orig, app)) = orig.and_then(|o| registry.app_for_host(&o.host).map(|a| (o, a)))
-    else {
-        tracing::debug!(trusted, "forward-auth: no app identified");
-        return status(StatusCode::FORBIDDEN, "no app is configured for this host");
-    };
-    let now = now_ms();
-    let cached = match session_id(req.headers(), gw.cookie_name) {
-        Some(sid) => match gw.session(&state.store, &sid, now).await {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::error!(error = %e, "forward-auth: reading the session failed");
-                return status(StatusCode::SERVICE_UNAVAILABLE, "try again");
-            }
-        },
-        None => None,
-    };
-    let Some((cached, identity)) =
-        cached.and_then(|c| c.identity.clone().map(|identity| (c, identity)))
-    else {
-        let login = login_url(&state.public_url, app, &orig);
-        let Ok(login) = HeaderValue::try_from(login) else {
-            return status(StatusCode::UNAUTHORIZED, "sign in");
+    // The apps are read without a lock or a shared counter; the guard is let go before
+    // any `.await` (the anonymous answer needs none).
+    let (orig, app, sid) = {
+        let registry = gw.registry();
+        let Some((orig, app)) = orig.and_then(|o| registry.app_for_host(&o.host).map(|a| (o, a)))
+        else {
+            tracing::debug!(trusted, "forward-auth: no app identified");
+            return status(StatusCode::FORBIDDEN, "no app is configured for this host");
         };
-        if app.redirect || wants_redirect(&req) {
-            let mut r = status(StatusCode::FOUND, "");
-            r.headers_mut().insert(LOCATION, login);
-            return r;
+        let Some(sid) = session_id(req.headers(), gw.cookie_name) else {
+            return sign_in_first(&state.public_url, app, &orig, &req);
+        };
+        (orig, app.clone(), sid)
+    };
+    let app = app.as_ref();
+    let now = now_ms();
+    let cached = match gw.session(&state.store, &sid, now).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "forward-auth: reading the session failed");
+            return status(StatusCode::SERVICE_UNAVAILABLE, "try again");
         }
-        let mut r = status(StatusCode::UNAUTHORIZED, "sign in");
-        r.headers_mut().insert(X_SSOGATE_LOGIN_URL.clone(), login);
-        return r;
+    };
+    let Some(identity) = cached.identity.clone() else {
+        return sign_in_first(&state.public_url, app, &orig, &req);
     };
     let Some(seen) = identity.admitted_by(app) else {
         return status(StatusCode::FORBIDDEN, "this app does not admit you");
