@@ -231,7 +231,9 @@ pub struct MockConfig {
     pub iss_parameter_supported: bool,
     pub iss_param: IssParam,
     pub client_auth: ClientAuth,
-    /// `Some` → discovery advertises the userinfo endpoint, which answers this.
+    /// `Some` → discovery advertises the userinfo endpoint, which answers this (a JSON
+    /// string as raw text: a signed userinfo JWT with `userinfo_content_type`
+    /// `application/jwt`).
     pub userinfo: Option<Value>,
     pub userinfo_content_type: String,
     /// Redirect with `error=…` instead of a code.
@@ -676,7 +678,11 @@ async fn userinfo(State(op): State<MockOp>, headers: HeaderMap) -> Response {
         Some(v) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, c.userinfo_content_type.clone())],
-            v.to_string(),
+            // A JSON string is sent as is (a signed userinfo JWT), anything else as JSON.
+            match v {
+                Value::String(raw) => raw.clone(),
+                v => v.to_string(),
+            },
         )
             .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),

@@ -558,13 +558,136 @@ async fn userinfo_about_another_subject_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn signed_userinfo_is_refused_not_used_unverified() {
-    let op = MockOp::start().await;
-    op.configure(|c| {
-        c.userinfo = Some(json!({"sub": "alice-sub-1"}));
+/// The provider answers userinfo with `jwt` (`application/jwt`).
+fn signed_userinfo(op: &MockOp, jwt: String) {
+    op.configure(move |c| {
+        c.userinfo = Some(Value::String(jwt));
         c.userinfo_content_type = "application/jwt".into();
     });
+}
+
+/// Userinfo claims about alice, as a provider signs them (iss, aud, groups).
+fn userinfo_claims(op: &MockOp) -> Value {
+    json!({
+        "iss": op.issuer, "aud": CLIENT_ID, "sub": "alice-sub-1",
+        "groups": ["engineering"], "exp": now() + 300,
+    })
+}
+
+#[tokio::test]
+async fn signed_userinfo_is_verified_then_used() {
+    let op = MockOp::start().await;
+    signed_userinfo(&op, op.key.token(&userinfo_claims(&op)));
+    let p = sign_in(&op, &op.rp(), &cache()).await.expect("signed in");
+    assert_eq!(p.groups, vec!["engineering"]);
+    // Without iss/aud/exp (they SHOULD be there, but need not): still fine.
+    signed_userinfo(
+        &op,
+        op.key
+            .token(&json!({"sub": "alice-sub-1", "groups": ["ops"]})),
+    );
+    let p = sign_in(&op, &op.rp(), &cache()).await.expect("signed in");
+    assert_eq!(p.groups, vec!["ops"]);
+}
+
+#[tokio::test]
+async fn signed_userinfo_with_a_bad_signature_is_refused() {
+    let op = MockOp::start().await;
+    // Signed by another key under the provider's kid.
+    let attacker = TestKey::rsa("attacker");
+    signed_userinfo(
+        &op,
+        attacker.sign_jws(&op.key.header(), &userinfo_claims(&op)),
+    );
+    assert_refused(
+        sign_in(&op, &op.rp(), &cache()).await,
+        "oidc_userinfo_signature_invalid",
+    );
+    // A genuine signature over other claims.
+    let genuine = op.key.token(&userinfo_claims(&op));
+    let mut forged_claims = userinfo_claims(&op);
+    forged_claims["groups"] = json!(["admins"]);
+    let forged = op.key.token(&forged_claims);
+    let g: Vec<&str> = genuine.split('.').collect();
+    let f: Vec<&str> = forged.split('.').collect();
+    signed_userinfo(&op, format!("{}.{}.{}", g[0], f[1], g[2]));
+    assert_refused(
+        sign_in(&op, &op.rp(), &cache()).await,
+        "oidc_userinfo_signature_invalid",
+    );
+}
+
+#[tokio::test]
+async fn signed_userinfo_off_the_allow_list_or_unsigned_is_refused() {
+    let op = MockOp::start().await;
+    let none = jws(&json!({"alg": "none"}), &userinfo_claims(&op), None);
+    signed_userinfo(&op, none);
+    assert_refused(
+        sign_in(&op, &op.rp(), &cache()).await,
+        "oidc_alg_not_allowed",
+    );
+    // HS256 keyed with the provider's public key (not listed, so refused as an algorithm).
+    let public_pem = op.key.public_pem.clone();
+    let hs = jws(
+        &json!({"alg": "HS256", "kid": op.key.kid}),
+        &userinfo_claims(&op),
+        Some(&move |d: &[u8]| hmac_sha256(&public_pem, d)),
+    );
+    signed_userinfo(&op, hs);
+    assert_refused(
+        sign_in(&op, &op.rp(), &cache()).await,
+        "oidc_alg_not_allowed",
+    );
+}
+
+#[tokio::test]
+async fn signed_userinfo_from_another_issuer_or_for_another_client_is_refused() {
+    let op = MockOp::start().await;
+    let mut c = userinfo_claims(&op);
+    c["iss"] = json!("https://evil.test");
+    signed_userinfo(&op, op.key.token(&c));
+    assert_refused(
+        sign_in(&op, &op.rp(), &cache()).await,
+        "oidc_userinfo_issuer_mismatch",
+    );
+    let mut c = userinfo_claims(&op);
+    c["aud"] = json!(["another-client"]);
+    signed_userinfo(&op, op.key.token(&c));
+    assert_refused(
+        sign_in(&op, &op.rp(), &cache()).await,
+        "oidc_userinfo_audience_mismatch",
+    );
+}
+
+#[tokio::test]
+async fn signed_userinfo_that_expired_or_names_another_subject_is_refused() {
+    let op = MockOp::start().await;
+    let mut c = userinfo_claims(&op);
+    c["exp"] = json!(now() - 3600);
+    signed_userinfo(&op, op.key.token(&c));
+    assert_refused(
+        sign_in(&op, &op.rp(), &cache()).await,
+        "oidc_userinfo_expired",
+    );
+    let mut c = userinfo_claims(&op);
+    c["sub"] = json!("bob-sub-2");
+    signed_userinfo(&op, op.key.token(&c));
+    assert_refused(
+        sign_in(&op, &op.rp(), &cache()).await,
+        "oidc_userinfo_subject_mismatch",
+    );
+}
+
+#[tokio::test]
+async fn encrypted_or_malformed_userinfo_is_refused() {
+    let op = MockOp::start().await;
+    signed_userinfo(&op, "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d".into());
+    assert_refused(
+        sign_in(&op, &op.rp(), &cache()).await,
+        "oidc_userinfo_encrypted",
+    );
+    // The JSON claims, served as if they were a JWT.
+    signed_userinfo(&op, json!({"sub": "alice-sub-1"}).to_string());
     assert_refused(sign_in(&op, &op.rp(), &cache()).await, "oidc_userinfo");
 }
 

@@ -38,6 +38,16 @@ pub enum OidcError {
     Userinfo(String),
     #[error("the userinfo response is about another subject")]
     UserinfoSubjectMismatch,
+    #[error("the signed userinfo response does not verify")]
+    UserinfoSignatureInvalid,
+    #[error("the signed userinfo response comes from another issuer")]
+    UserinfoIssuerMismatch,
+    #[error("the signed userinfo response is meant for another client")]
+    UserinfoAudienceMismatch,
+    #[error("the signed userinfo response has expired")]
+    UserinfoExpired,
+    #[error("the userinfo response is encrypted, which this connector does not support")]
+    UserinfoEncrypted,
     #[error("the ID token says it was issued in the future")]
     IssuedInFuture,
     #[error("the sign-in response has no authorization code")]
@@ -69,6 +79,11 @@ impl OidcError {
             OidcError::AtHashMismatch => "oidc_at_hash_mismatch",
             OidcError::Userinfo(_) => "oidc_userinfo",
             OidcError::UserinfoSubjectMismatch => "oidc_userinfo_subject_mismatch",
+            OidcError::UserinfoSignatureInvalid => "oidc_userinfo_signature_invalid",
+            OidcError::UserinfoIssuerMismatch => "oidc_userinfo_issuer_mismatch",
+            OidcError::UserinfoAudienceMismatch => "oidc_userinfo_audience_mismatch",
+            OidcError::UserinfoExpired => "oidc_userinfo_expired",
+            OidcError::UserinfoEncrypted => "oidc_userinfo_encrypted",
             OidcError::IssuedInFuture => "oidc_iat_in_future",
             OidcError::CodeMissing => "oidc_code_missing",
             OidcError::SubjectMissing => "oidc_subject_missing",

@@ -53,9 +53,9 @@ pub struct VerifiedIdToken {
 
 /// The JOSE header fields we decide on, decoded without trusting them.
 #[derive(Debug)]
-struct Header {
-    alg: String,
-    kid: Option<String>,
+pub(crate) struct Header {
+    pub alg: String,
+    pub kid: Option<String>,
 }
 
 fn decode_segment(seg: &str) -> Result<Map<String, Value>, OidcError> {
@@ -69,7 +69,7 @@ fn decode_segment(seg: &str) -> Result<Map<String, Value>, OidcError> {
 }
 
 /// Splits a compact JWS into header and payload objects (JWE, with five parts, is refused).
-fn split(raw: &str) -> Result<(Header, Map<String, Value>), OidcError> {
+pub(crate) fn split_jws(raw: &str) -> Result<(Header, Map<String, Value>), OidcError> {
     if raw.len() > MAX_ID_TOKEN_LEN {
         return Err(OidcError::IdTokenInvalid);
     }
@@ -136,7 +136,7 @@ fn key_fits(key: &CoreJsonWebKey, kid: Option<&str>, alg: &CoreJwsSigningAlgorit
     }
 }
 
-fn fitting_keys(
+pub(crate) fn fitting_keys(
     provider: &Provider,
     kid: Option<&str>,
     alg: &CoreJwsSigningAlgorithm,
@@ -196,7 +196,7 @@ pub(crate) async fn verify_with_provider(
             "no nonce was stored for this sign-in".into(),
         ));
     }
-    let (header, payload) = split(raw)?;
+    let (header, payload) = split_jws(raw)?;
     let secret = rp.client_secret.as_deref().filter(|s| !s.is_empty());
     let alg = allowed_algorithm(
         &rp.settings.id_token_algorithms,
@@ -324,7 +324,7 @@ mod tests {
     fn split_refuses_what_is_not_a_compact_jws() {
         let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"k"}"#);
         let p = URL_SAFE_NO_PAD.encode(br#"{"sub":"s"}"#);
-        assert!(split(&format!("{h}.{p}.sig")).is_ok());
+        assert!(split_jws(&format!("{h}.{p}.sig")).is_ok());
         let no_alg = URL_SAFE_NO_PAD.encode(br#"{"kid":"k"}"#);
         let num_kid = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":7}"#);
         let array = URL_SAFE_NO_PAD.encode(b"[1]");
@@ -342,7 +342,7 @@ mod tests {
             format!("{h}.{}.s", "A".repeat(MAX_ID_TOKEN_LEN)),
         ] {
             assert_eq!(
-                split(&bad).unwrap_err(),
+                split_jws(&bad).unwrap_err(),
                 OidcError::IdTokenInvalid,
                 "{bad:.40}"
             );

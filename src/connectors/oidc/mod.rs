@@ -10,6 +10,7 @@
 //! - [`id_token`]: `alg` allow-list and key choice before openidconnect, `azp`, `at_hash`
 //!   and `iat` after it, each refusal with its own code ([`error::OidcError::code`]);
 //! - [`rp`]: RFC 9207 `iss`, the provider's error, userinfo (its `sub` must match);
+//! - [`userinfo`]: the userinfo answer, JSON or a signed JWT verified like an ID token;
 //! - [`claims`]: the merge (ID token wins) and the mapping to an `ExternalProfile`.
 
 pub mod claims;
@@ -18,3 +19,4 @@ pub mod error;
 pub mod id_token;
 pub mod provider;
 pub mod rp;
+pub mod userinfo;

@@ -20,12 +20,13 @@ use openidconnect::{
     RequestTokenError, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::claims::map_profile;
 use super::discovery::error_chain;
 use super::error::OidcError;
 use super::id_token::verify_with_provider;
+use super::userinfo;
 use crate::connectors::settings::OidcSettings;
 use crate::connectors::ExternalProfile;
 use crate::secrets::MasterKey;
@@ -247,7 +248,7 @@ pub async fn start(rp: &OidcRp, providers: &ProviderCache) -> Result<AuthStart, 
 
 /// What a provider said, shortened and stripped of control characters: it is shown to
 /// people and written to the audit log.
-fn provider_text(s: &str) -> String {
+pub(crate) fn provider_text(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
@@ -316,7 +317,8 @@ pub async fn finish(
 
     let userinfo = match provider.metadata.userinfo_endpoint() {
         Some(url) => {
-            let claims = fetch_userinfo(providers.http(), url.as_str(), access_token).await?;
+            let body = userinfo::fetch(providers.http(), url.as_str(), access_token).await?;
+            let claims = userinfo::claims(rp, providers, &provider, body).await?;
             // OIDC Core 5.3.2: the sub of userinfo MUST exactly match the ID token's;
             // otherwise the response must not be used (token substitution).
             match claims.get("sub") {
@@ -353,57 +355,4 @@ fn token_error<RE: std::error::Error + 'static>(
         RequestTokenError::Parse(e, _) => format!("unreadable token response: {e}"),
         RequestTokenError::Other(s) => provider_text(&s),
     })
-}
-
-const MAX_USERINFO_BYTES: usize = 1024 * 1024;
-
-/// GET userinfo with the access token. A JSON object is required: signed or encrypted
-/// userinfo (`application/jwt`) is refused rather than used unverified.
-async fn fetch_userinfo(
-    http: &reqwest::Client,
-    url: &str,
-    access_token: &str,
-) -> Result<Map<String, Value>, OidcError> {
-    let mut resp = http
-        .get(url)
-        .bearer_auth(access_token)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| OidcError::Userinfo(format!("request failed: {}", error_chain(&e))))?;
-    if !resp.status().is_success() {
-        return Err(OidcError::Userinfo(format!(
-            "HTTP status {}",
-            resp.status()
-        )));
-    }
-    let content_type = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !content_type.starts_with("application/json") {
-        return Err(OidcError::Userinfo(format!(
-            "unsupported content type {:?} (signed userinfo is not supported)",
-            provider_text(&content_type)
-        )));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| OidcError::Userinfo(format!("reading the response: {e}")))?
-    {
-        if body.len() + chunk.len() > MAX_USERINFO_BYTES {
-            return Err(OidcError::Userinfo("response too large".into()));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(OidcError::Userinfo(
-            "the response is not a JSON object".into(),
-        )),
-    }
 }
