@@ -172,6 +172,10 @@ pub struct ConnectorSecrets {
     /// The SP key before the last rotation (decrypts during the overlap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_sp_private_key_pem: Option<String>,
+    /// A staged next SP key (its certificate is `SamlSettings::next_sp_certificate_pem`):
+    /// published and decrypting, not yet signing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_sp_private_key_pem: Option<String>,
 }
 
 impl ConnectorSecrets {
@@ -337,16 +341,16 @@ pub async fn prepare_connector(
                     )))
                 }
             };
+            let existing_saml = existing
+                .and_then(|r| serde_json::from_value::<ConnectorSettings>(r.config.clone()).ok())
+                .and_then(|c| c.saml);
             let pair = match (given_key, given_cert) {
                 (Some(key), Some(cert)) => SpKeyPair::from_pem(&key, &cert)
                     .map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?,
                 (None, None) => {
-                    let kept = existing
-                        .and_then(|r| {
-                            serde_json::from_value::<ConnectorSettings>(r.config.clone()).ok()
-                        })
-                        .and_then(|c| c.saml)
-                        .map(|saml| saml.sp_certificate_pem)
+                    let kept = existing_saml
+                        .as_ref()
+                        .map(|saml| saml.sp_certificate_pem.clone())
                         .zip(secrets.sp_private_key_pem.clone());
                     match kept {
                         Some((cert, key)) => SpKeyPair {
@@ -363,11 +367,21 @@ pub async fn prepare_connector(
                     )))
                 }
             };
-            // A new key: the old one keeps decrypting until the next change (rotation overlap).
-            if let Some(old) = secrets.sp_private_key_pem.take() {
-                if old != pair.private_key_pem {
-                    secrets.previous_sp_private_key_pem = Some(old);
+            // A new key is an immediate rotation: the old one keeps decrypting until the next
+            // change (rotation overlap) and a staged next key is dropped. The same key again
+            // (re-applying the same file) keeps a staged next key.
+            let mut next_certificate = None;
+            match secrets.sp_private_key_pem.take() {
+                Some(old) if old == pair.private_key_pem => {
+                    next_certificate = existing_saml
+                        .and_then(|saml| saml.next_sp_certificate_pem)
+                        .filter(|_| secrets.next_sp_private_key_pem.is_some());
                 }
+                Some(old) => secrets.previous_sp_private_key_pem = Some(old),
+                None => {}
+            }
+            if next_certificate.is_none() {
+                secrets.next_sp_private_key_pem = None;
             }
             secrets.sp_private_key_pem = Some(pair.private_key_pem.clone());
             settings.saml = Some(SamlSettings {
@@ -378,6 +392,7 @@ pub async fn prepare_connector(
                 idp_sso_url: sso_url,
                 idp_signing_certificates: md.signing_certificates,
                 sp_certificate_pem: pair.certificate_pem,
+                next_sp_certificate_pem: next_certificate,
                 sign_authn_requests: s.sign_authn_requests,
                 allow_idp_initiated: s.allow_idp_initiated,
                 allow_sha1: s.allow_sha1,

@@ -23,6 +23,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The request conflicts with the object's current state; `code` is the precise reason.
+    #[error("{message}")]
+    StateConflict { code: &'static str, message: String },
     #[error("too many requests; slow down and try again")]
     TooManyRequests,
     #[error("{0}")]
@@ -49,6 +52,13 @@ impl AppError {
         }
     }
 
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::StateConflict {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn internal(e: impl std::fmt::Display) -> Self {
         AppError::Internal(e.to_string())
     }
@@ -59,7 +69,7 @@ impl AppError {
             AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::StateConflict { .. } => StatusCode::CONFLICT,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -68,7 +78,9 @@ impl AppError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            AppError::BadRequest { code, .. } | AppError::Forbidden { code, .. } => code,
+            AppError::BadRequest { code, .. }
+            | AppError::Forbidden { code, .. }
+            | AppError::StateConflict { code, .. } => code,
             AppError::Unauthorized => "unauthorized",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
@@ -92,7 +104,7 @@ impl AppError {
             AppError::Forbidden { .. } => "Access denied",
             AppError::Unauthorized => "Please sign in",
             AppError::NotFound(_) => "Not found",
-            AppError::Conflict(_) => "Conflict",
+            AppError::Conflict(_) | AppError::StateConflict { .. } => "Conflict",
             AppError::TooManyRequests => "Too many attempts",
             AppError::Unavailable(_) => "Temporarily unavailable",
             AppError::Internal(_) => "Something went wrong",

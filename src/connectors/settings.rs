@@ -153,6 +153,11 @@ pub struct SamlSettings {
     pub idp_signing_certificates: Vec<String>,
     /// Our SP certificate (PEM); its private key is sealed in the row's secrets.
     pub sp_certificate_pem: String,
+    /// A staged next SP certificate (PEM), published in our metadata (signing and
+    /// encryption) before it signs anything; its private key is sealed in the row's
+    /// secrets. `POST …/sp-key/activate` makes it the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_sp_certificate_pem: Option<String>,
     #[serde(default)]
     pub sign_authn_requests: bool,
     #[serde(default)]

@@ -110,6 +110,7 @@ pub fn test_sp_for(acs_url: &str, sp_entity_id: &str) -> SamlSp {
         metadata_url: METADATA_URL.into(),
         sp_private_key_pem: sp.key_pem,
         previous_sp_private_key_pem: None,
+        next_sp_private_key_pem: None,
         sp_certificate_pem: sp.cert_pem.clone(),
         settings: SamlSettings {
             sp_entity_id: Some(sp_entity_id.into()),
@@ -119,6 +120,7 @@ pub fn test_sp_for(acs_url: &str, sp_entity_id: &str) -> SamlSp {
             idp_sso_url: IDP_SSO_URL.into(),
             idp_signing_certificates: vec![cert_b64(&KeyPair::idp().cert_pem)],
             sp_certificate_pem: sp.cert_pem,
+            next_sp_certificate_pem: None,
             sign_authn_requests: false,
             allow_idp_initiated: false,
             allow_sha1: false,

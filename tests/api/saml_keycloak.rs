@@ -43,6 +43,7 @@ async fn keycloak_sp(client_id: &str, sign_authn_requests: bool) -> SamlSp {
         metadata_url: "http://127.0.0.1:18999/saml/kc/metadata".into(),
         sp_private_key_pem: sp.key_pem,
         previous_sp_private_key_pem: None,
+        next_sp_private_key_pem: None,
         sp_certificate_pem: sp.cert_pem.clone(),
         settings: SamlSettings {
             sp_entity_id: Some(client_id.into()),
@@ -52,6 +53,7 @@ async fn keycloak_sp(client_id: &str, sign_authn_requests: bool) -> SamlSp {
             idp_sso_url: md.sso_url_redirect.expect("a redirect SSO endpoint"),
             idp_signing_certificates: md.signing_certificates,
             sp_certificate_pem: sp.cert_pem,
+            next_sp_certificate_pem: None,
             sign_authn_requests,
             allow_idp_initiated: false,
             allow_sha1: false,

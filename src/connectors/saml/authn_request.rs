@@ -163,6 +163,7 @@ pub(crate) mod tests {
             metadata_url: "https://sso.example/saml/acme/metadata".into(),
             sp_private_key_pem: SP_KEY.into(),
             previous_sp_private_key_pem: None,
+            next_sp_private_key_pem: None,
             sp_certificate_pem: SP_CRT.into(),
             settings: SamlSettings {
                 sp_entity_id: None,
@@ -172,6 +173,7 @@ pub(crate) mod tests {
                 idp_sso_url: "https://idp.example/sso?tenant=a&b=c".into(),
                 idp_signing_certificates: vec![],
                 sp_certificate_pem: SP_CRT.into(),
+                next_sp_certificate_pem: None,
                 sign_authn_requests: sign,
                 allow_idp_initiated: false,
                 allow_sha1: false,

@@ -19,6 +19,9 @@ pub struct SamlSp {
     /// The pair before the last rotation: still decrypts assertions the IdP encrypted to
     /// the previous certificate, until the next rotation.
     pub previous_sp_private_key_pem: Option<String>,
+    /// A staged next key: decrypts assertions encrypted to the next certificate (which the
+    /// metadata already publishes); signs nothing until it is activated.
+    pub next_sp_private_key_pem: Option<String>,
     pub settings: SamlSettings,
     /// The connector's claimed domains (normalized).
     pub domains: Vec<String>,
@@ -50,7 +53,7 @@ impl SamlSp {
     ) -> Result<SamlSp, SpConfigError> {
         let settings: ConnectorSettings = serde_json::from_value(rec.config.clone())
             .map_err(|e| SpConfigError::Invalid(rec.id.clone(), format!("settings: {e}")))?;
-        let saml = settings
+        let mut saml = settings
             .saml
             .ok_or_else(|| SpConfigError::NotSaml(rec.id.clone()))?;
         // Never use a connector without an IdP signing certificate (samael would skip
@@ -66,6 +69,11 @@ impl SamlSp {
         let sp_private_key_pem = secrets
             .sp_private_key_pem
             .ok_or_else(|| SpConfigError::Invalid(rec.id.clone(), "no SP private key".into()))?;
+        // A staged certificate is published only with its private key (never one we could
+        // not decrypt for).
+        if secrets.next_sp_private_key_pem.is_none() {
+            saml.next_sp_certificate_pem = None;
+        }
         let base = public_url.trim_end_matches('/');
         let metadata_url = format!("{base}/saml/{}/metadata", rec.id);
         Ok(SamlSp {
@@ -78,6 +86,7 @@ impl SamlSp {
             metadata_url,
             sp_private_key_pem,
             previous_sp_private_key_pem: secrets.previous_sp_private_key_pem,
+            next_sp_private_key_pem: secrets.next_sp_private_key_pem,
             sp_certificate_pem: saml.sp_certificate_pem.clone(),
             settings: saml,
             domains: rec.domains.clone(),

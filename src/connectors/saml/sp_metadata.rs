@@ -1,5 +1,6 @@
 //! Our own SP metadata (samael's is wrong in ways DEPENDENCIES.md lists): entity ID, ACS
-//! (HTTP-POST), separate signing and encryption KeyDescriptors, a truthful
+//! (HTTP-POST), separate signing and encryption KeyDescriptors (one of each per
+//! certificate: the current one and a staged next one), a truthful
 //! AuthnRequestsSigned, WantAssertionsSigned, the encryption methods we can decrypt.
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -14,13 +15,22 @@ use super::xml_escape::escape;
 const NAMEID_PERSISTENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
 
 pub fn sp_metadata_xml(sp: &SamlSp) -> String {
-    let cert = certificate_b64(&sp.sp_certificate_pem);
-    let key_descriptor = |usage: &str, methods: &str| match &cert {
-        Some(c) => format!(
-            r#"<md:KeyDescriptor use="{usage}"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>{methods}</md:KeyDescriptor>"#,
-            escape(c)
-        ),
-        None => String::new(),
+    // The current certificate first, then a staged next one (published before it signs, so
+    // the IdP knows it when it is activated; both decrypt meanwhile).
+    let certs: Vec<String> = std::iter::once(sp.sp_certificate_pem.as_str())
+        .chain(sp.settings.next_sp_certificate_pem.as_deref())
+        .filter_map(certificate_b64)
+        .collect();
+    let key_descriptor = |usage: &str, methods: &str| -> String {
+        certs
+            .iter()
+            .map(|c| {
+                format!(
+                    r#"<md:KeyDescriptor use="{usage}"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>{methods}</md:KeyDescriptor>"#,
+                    escape(c)
+                )
+            })
+            .collect()
     };
     let encryption_methods: String = DATA_ALGORITHMS
         .iter()
@@ -117,5 +127,36 @@ mod tests {
             assert_eq!(acs.attribute("Binding"), Some(BINDING_POST));
             assert_eq!(acs.attribute("Location"), Some(sp.acs_url.as_str()));
         }
+    }
+    #[test]
+    fn a_staged_certificate_is_published_after_the_current_one() {
+        let mut sp = test_sp(true);
+        let next = crate::connectors::saml::keys::SpKeyPair::generate("next").expect("pair");
+        sp.settings.next_sp_certificate_pem = Some(next.certificate_pem.clone());
+        let xml = sp_metadata_xml(&sp);
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed");
+        let kds: Vec<(Option<&str>, Option<&str>)> = doc
+            .descendants()
+            .filter(|c| c.has_tag_name((MD, "KeyDescriptor")))
+            .map(|k| {
+                (
+                    k.attribute("use"),
+                    k.descendants()
+                        .find(|d| d.has_tag_name("X509Certificate"))
+                        .and_then(|c| c.text()),
+                )
+            })
+            .collect();
+        let current = certificate_b64(&sp.sp_certificate_pem).expect("cert");
+        let next = certificate_b64(&next.certificate_pem).expect("cert");
+        assert_eq!(
+            kds,
+            [
+                (Some("signing"), Some(current.as_str())),
+                (Some("signing"), Some(next.as_str())),
+                (Some("encryption"), Some(current.as_str())),
+                (Some("encryption"), Some(next.as_str())),
+            ]
+        );
     }
 }

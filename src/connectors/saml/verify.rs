@@ -185,18 +185,7 @@ pub fn verify_response(
             // The EncryptedAssertion read from the signed content, never from the raw one.
             let encrypted = unique_child(rroot, NS_SAML, "EncryptedAssertion")?
                 .ok_or(SamlError::SignatureInvalid)?;
-            // During an SP key rotation the IdP may still encrypt to the previous certificate.
-            let plaintext =
-                match super::decrypt::decrypt_assertion(encrypted, &sp.sp_private_key_pem) {
-                    Err(SamlError::DecryptFailed) if sp.previous_sp_private_key_pem.is_some() => {
-                        let previous = sp
-                            .previous_sp_private_key_pem
-                            .as_deref()
-                            .unwrap_or_default();
-                        super::decrypt::decrypt_assertion(encrypted, previous)?
-                    }
-                    other => other?,
-                };
+            let plaintext = decrypt_with_sp_keys(encrypted, sp)?;
             let wrapped = wrap_decrypted(encrypted, &plaintext)?;
             let ddoc = parse(&wrapped)?;
             let assertion_id = precheck::check_decrypted(&ddoc, allow_sha1)?;
@@ -214,6 +203,23 @@ pub fn verify_response(
         }
     };
     Ok(facts.into_verified(sp, ctx.skew))
+}
+
+/// Decrypts with the SP keys in a fixed order: current, staged next (the metadata already
+/// publishes its certificate), previous (the IdP may still encrypt to the certificate
+/// before the last rotation). A key that does not fit fails with `DecryptFailed` and the
+/// next one is tried; any other error (a refused algorithm, a broken key) ends the search.
+fn decrypt_with_sp_keys(encrypted: Node<'_, '_>, sp: &SamlSp) -> Result<String, SamlError> {
+    let keys = std::iter::once(sp.sp_private_key_pem.as_str())
+        .chain(sp.next_sp_private_key_pem.as_deref())
+        .chain(sp.previous_sp_private_key_pem.as_deref());
+    for key in keys {
+        match super::decrypt::decrypt_assertion(encrypted, key) {
+            Err(SamlError::DecryptFailed) => continue,
+            other => return other,
+        }
+    }
+    Err(SamlError::DecryptFailed)
 }
 
 struct Ctx<'a> {

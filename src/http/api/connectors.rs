@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use super::auth::ApiCaller;
 use super::ApiJson;
 use crate::app::AppState;
-use crate::apply::{prepare_connector, ApplyContext, ConnectorSpec};
+use crate::apply::{prepare_connector, ApplyContext, ConnectorSecrets, ConnectorSpec};
+use crate::connectors::saml::keys::SpKeyPair;
+use crate::connectors::settings::ConnectorSettings;
 use crate::error::AppError;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::connectors::{self as store, ConnectorRecord};
@@ -142,60 +144,211 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A SAML connector's row, typed settings and opened secrets, read in `tx`.
+async fn open_saml(
+    state: &AppState,
+    tx: &mut crate::store::AnyConnection,
+    id: &str,
+) -> Result<(ConnectorRecord, ConnectorSettings, ConnectorSecrets), AppError> {
+    let rec = store::get(tx, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("connector".into()))?;
+    let settings: ConnectorSettings =
+        serde_json::from_value(rec.config.clone()).map_err(AppError::internal)?;
+    if settings.saml.is_none() {
+        return Err(AppError::bad_request(
+            "connector_not_saml",
+            "only SAML connectors have an SP key pair",
+        ));
+    }
+    let secrets = ConnectorSecrets::open(&rec, &state.master_key).map_err(AppError::internal)?;
+    Ok((rec, settings, secrets))
+}
+
+/// Writes the changed settings and secrets back and records `kind` (never a secret in
+/// `data`).
+#[allow(clippy::too_many_arguments)]
+async fn save_saml(
+    state: &AppState,
+    tx: &mut crate::store::AnyConnection,
+    caller: &ApiCaller,
+    mut rec: ConnectorRecord,
+    settings: &ConnectorSettings,
+    secrets: &ConnectorSecrets,
+    kind: &str,
+    data: Value,
+) -> Result<(), AppError> {
+    rec.config = serde_json::to_value(settings).map_err(AppError::internal)?;
+    rec.secrets = Some(
+        secrets
+            .seal(&rec.id, &state.master_key)
+            .map_err(AppError::internal)?,
+    );
+    store::upsert(tx, &rec).await?;
+    audit::record(
+        tx,
+        &NewAuditEvent {
+            kind: kind.into(),
+            actor: Some(caller.actor()),
+            connector_id: Some(rec.id.clone()),
+            data,
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// SHA-256 of the certificate's DER, hex (to name a certificate in audit events).
+fn certificate_sha256(pem: &str) -> Option<String> {
+    let der = openssl::x509::X509::from_pem(pem.as_bytes())
+        .ok()?
+        .to_der()
+        .ok()?;
+    Some(hex::encode(openssl::sha::sha256(&der)))
+}
+
+fn new_pair(id: &str) -> Result<SpKeyPair, AppError> {
+    SpKeyPair::generate(&format!("ssogate SP {id}")).map_err(AppError::internal)
+}
+
 /// `POST /api/v1/connectors/{id}/rotate-sp-key`: a new SP key pair for a SAML connector.
 /// The new pair signs AuthnRequests and is published in the SP metadata at once (give
 /// the IdP the new certificate); the previous private key keeps decrypting assertions
-/// encrypted to the old certificate until the next rotation.
+/// encrypted to the old certificate until the next rotation. A staged next pair is
+/// dropped (the staged rollover is [`stage_sp_key`] then [`activate_sp_key`]).
 pub async fn rotate_sp_key(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    use crate::apply::ConnectorSecrets;
-    use crate::connectors::saml::keys::SpKeyPair;
-    use crate::connectors::settings::ConnectorSettings;
-    let mut rec = {
-        let mut conn = state.store.read().await?;
-        store::get(&mut conn, &id)
-            .await?
-            .ok_or_else(|| AppError::NotFound("connector".into()))?
-    };
-    let mut settings: ConnectorSettings =
-        serde_json::from_value(rec.config.clone()).map_err(AppError::internal)?;
-    let Some(saml) = settings.saml.as_mut() else {
-        return Err(AppError::bad_request(
-            "connector_not_saml",
-            "only SAML connectors have an SP key pair",
-        ));
-    };
-    let pair = SpKeyPair::generate(&format!("ssogate SP {id}")).map_err(AppError::internal)?;
-    let mut secrets =
-        ConnectorSecrets::open(&rec, &state.master_key).map_err(AppError::internal)?;
+    let pair = new_pair(&id)?;
+    let mut tx = state.store.begin().await?;
+    let (rec, mut settings, mut secrets) = open_saml(&state, &mut tx, &id).await?;
+    let saml = settings
+        .saml
+        .as_mut()
+        .ok_or_else(|| AppError::internal("not saml"))?;
     // The current key stays as the previous one, so assertions the IdP still encrypts to
     // the old certificate decrypt until the next rotation.
     secrets.previous_sp_private_key_pem = secrets.sp_private_key_pem.take();
     secrets.sp_private_key_pem = Some(pair.private_key_pem.clone());
     saml.sp_certificate_pem = pair.certificate_pem.clone();
-    rec.config = serde_json::to_value(&settings).map_err(AppError::internal)?;
-    rec.secrets = Some(
-        secrets
-            .seal(&id, &state.master_key)
-            .map_err(AppError::internal)?,
-    );
-    let mut tx = state.store.begin().await?;
-    store::upsert(&mut tx, &rec).await?;
-    audit::record(
+    let dropped_staged = secrets.next_sp_private_key_pem.take().is_some();
+    saml.next_sp_certificate_pem = None;
+    let data = if dropped_staged {
+        json!({ "dropped_staged_key": true })
+    } else {
+        Value::Null
+    };
+    save_saml(
+        &state,
         &mut tx,
-        &NewAuditEvent {
-            kind: "connector.sp_key_rotated".into(),
-            actor: Some(caller.actor()),
-            connector_id: Some(id.clone()),
-            ..Default::default()
-        },
+        &caller,
+        rec,
+        &settings,
+        &secrets,
+        "connector.sp_key_rotated",
+        data,
     )
     .await?;
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     Ok(Json(
         json!({ "connector": id, "sp_certificate_pem": pair.certificate_pem }),
+    ))
+}
+
+/// `POST /api/v1/connectors/{id}/sp-key/stage`: generates the next SP key pair and
+/// publishes its certificate in the SP metadata (for signing and encryption) next to the
+/// current one. AuthnRequests are still signed with the current key; assertions
+/// encrypted to either certificate (or to the previous one) decrypt. Staging again
+/// replaces the staged pair.
+pub async fn stage_sp_key(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let pair = new_pair(&id)?;
+    let mut tx = state.store.begin().await?;
+    let (rec, mut settings, mut secrets) = open_saml(&state, &mut tx, &id).await?;
+    let saml = settings
+        .saml
+        .as_mut()
+        .ok_or_else(|| AppError::internal("not saml"))?;
+    let replaced = secrets
+        .next_sp_private_key_pem
+        .replace(pair.private_key_pem.clone())
+        .is_some();
+    let replaced_certificate = saml
+        .next_sp_certificate_pem
+        .replace(pair.certificate_pem.clone())
+        .and_then(|pem| certificate_sha256(&pem));
+    let data = json!({
+        "next_certificate_sha256": certificate_sha256(&pair.certificate_pem),
+        "replaced": replaced,
+        "replaced_certificate_sha256": replaced_certificate,
+    });
+    save_saml(
+        &state,
+        &mut tx,
+        &caller,
+        rec,
+        &settings,
+        &secrets,
+        "connector.sp_key_staged",
+        data,
+    )
+    .await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(Json(
+        json!({ "connector": id, "next_sp_certificate_pem": pair.certificate_pem }),
+    ))
+}
+
+/// `POST /api/v1/connectors/{id}/sp-key/activate`: the staged pair becomes the current one
+/// (it signs AuthnRequests from now on), the current one becomes the previous one
+/// (decryption only, until the next rotation). 409 `sp_key_not_staged` without a staged
+/// pair.
+pub async fn activate_sp_key(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let mut tx = state.store.begin().await?;
+    let (rec, mut settings, mut secrets) = open_saml(&state, &mut tx, &id).await?;
+    let saml = settings
+        .saml
+        .as_mut()
+        .ok_or_else(|| AppError::internal("not saml"))?;
+    let (Some(next_key), Some(next_certificate)) = (
+        secrets.next_sp_private_key_pem.take(),
+        saml.next_sp_certificate_pem.take(),
+    ) else {
+        return Err(AppError::conflict(
+            "sp_key_not_staged",
+            "no next SP key is staged; POST …/sp-key/stage first",
+        ));
+    };
+    let previous_certificate = std::mem::replace(&mut saml.sp_certificate_pem, next_certificate);
+    secrets.previous_sp_private_key_pem = secrets.sp_private_key_pem.replace(next_key);
+    let current = saml.sp_certificate_pem.clone();
+    let data = json!({
+        "certificate_sha256": certificate_sha256(&current),
+        "previous_certificate_sha256": certificate_sha256(&previous_certificate),
+    });
+    save_saml(
+        &state,
+        &mut tx,
+        &caller,
+        rec,
+        &settings,
+        &secrets,
+        "connector.sp_key_activated",
+        data,
+    )
+    .await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(Json(
+        json!({ "connector": id, "sp_certificate_pem": current }),
     ))
 }

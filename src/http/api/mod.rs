@@ -50,6 +50,14 @@ pub fn router() -> Router<AppState> {
             post(connectors::rotate_sp_key),
         )
         .route(
+            "/connectors/{id}/sp-key/stage",
+            post(connectors::stage_sp_key),
+        )
+        .route(
+            "/connectors/{id}/sp-key/activate",
+            post(connectors::activate_sp_key),
+        )
+        .route(
             "/organizations",
             get(organizations::list).post(organizations::upsert),
         )

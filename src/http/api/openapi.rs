@@ -39,7 +39,15 @@ pub async fn document() -> Json<Value> {
             },
             "/api/v1/connectors/{id}/rotate-sp-key": {
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "post": { "summary": "A new SP key pair for a SAML connector (give the IdP the new certificate at once)", "responses": { "200": { "description": "the new certificate" }, "400": err } }
+                "post": { "summary": "A new SP key pair for a SAML connector, used at once (give the IdP the new certificate at once); drops a staged pair", "responses": { "200": { "description": "the new certificate: `{connector, sp_certificate_pem}`" }, "400": err, "404": err } }
+            },
+            "/api/v1/connectors/{id}/sp-key/stage": {
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "post": { "summary": "Stage the next SP key pair of a SAML connector: its certificate is published in the SP metadata next to the current one (signing and encryption) and decrypts; AuthnRequests are still signed with the current key. Staging again replaces the staged pair", "responses": { "200": { "description": "the staged certificate: `{connector, next_sp_certificate_pem}`" }, "400": err, "404": err } }
+            },
+            "/api/v1/connectors/{id}/sp-key/activate": {
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "post": { "summary": "Activate the staged SP key pair: it signs from now on and is the only certificate in the SP metadata; the current key keeps decrypting as the previous one", "responses": { "200": { "description": "the now current certificate: `{connector, sp_certificate_pem}`" }, "400": err, "404": err, "409": err }, "description": "409 `sp_key_not_staged` when nothing is staged" }
             },
             "/api/v1/apps": {
                 "get": { "summary": "Downstream apps", "responses": { "200": { "description": "apps" } } },
