@@ -25,6 +25,7 @@ mod provisioning;
 mod saml_acs;
 mod saml_forge;
 mod saml_keycloak;
+mod saml_rollover;
 mod saml_verify;
 mod signin_keycloak;
 mod signin_refusals;

@@ -331,6 +331,8 @@ async fn the_openapi_document_lists_the_routes() {
         "/api/v1/signin/dry-run",
         "/api/v1/users/{id}/suspend",
         "/api/v1/connectors/{id}/rotate-sp-key",
+        "/api/v1/connectors/{id}/sp-key/stage",
+        "/api/v1/connectors/{id}/sp-key/activate",
     ] {
         assert!(doc["paths"].get(p).is_some(), "{p} documented");
     }
