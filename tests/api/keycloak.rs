@@ -332,6 +332,96 @@ impl KeycloakAdmin {
     }
 }
 
+impl KeycloakAdmin {
+    /// A copy of the realm's client `template` under `client_id` (a client of this test's
+    /// own, so changing it does not disturb the tests sharing the realm); returns its
+    /// internal id. Remove it with [`KeycloakAdmin::delete_client`].
+    pub async fn copy_client(&self, template: &str, client_id: &str) -> String {
+        let mut rep = self.client_by_client_id(template).await;
+        let obj = rep.as_object_mut().expect("client representation");
+        obj.remove("id");
+        obj.insert("clientId".into(), json!(client_id));
+        if let Some(mappers) = obj.get_mut("protocolMappers").and_then(Value::as_array_mut) {
+            for m in mappers {
+                if let Some(m) = m.as_object_mut() {
+                    m.remove("id");
+                }
+            }
+        }
+        let r = self
+            .http
+            .post(format!("{}/clients", self.base))
+            .bearer_auth(&self.token)
+            .json(&rep)
+            .send()
+            .await
+            .expect("create client");
+        assert_eq!(
+            r.status(),
+            201,
+            "create client {client_id}: {}",
+            r.text().await.unwrap_or_default()
+        );
+        self.client_by_client_id(client_id).await["id"]
+            .as_str()
+            .expect("client id")
+            .to_string()
+    }
+
+    async fn client_by_client_id(&self, client_id: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}/clients", self.base))
+            .query(&[("clientId", client_id)])
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("find client");
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.expect("json");
+        v.as_array()
+            .and_then(|a| a.first())
+            .cloned()
+            .unwrap_or_else(|| panic!("no client {client_id}"))
+    }
+
+    /// Sets one attribute of the client with internal id `id` (e.g.
+    /// `saml.signing.certificate`, the certificate Keycloak checks AuthnRequests with).
+    pub async fn set_client_attribute(&self, id: &str, name: &str, value: &str) {
+        let url = format!("{}/clients/{id}", self.base);
+        let r = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("get client");
+        assert_eq!(r.status(), 200);
+        let mut rep: Value = r.json().await.expect("json");
+        rep["attributes"][name] = json!(value);
+        let r = self
+            .http
+            .put(&url)
+            .bearer_auth(&self.token)
+            .json(&rep)
+            .send()
+            .await
+            .expect("update client");
+        assert_eq!(r.status(), 204, "{}", r.text().await.unwrap_or_default());
+    }
+
+    pub async fn delete_client(&self, id: &str) {
+        let r = self
+            .http
+            .delete(format!("{}/clients/{id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("delete client");
+        assert_eq!(r.status(), 204);
+    }
+}
+
 /// A unique name for a per-test Keycloak user.
 pub fn unique(prefix: &str) -> String {
     format!(

@@ -488,3 +488,93 @@ async fn the_rollover_routes_need_an_api_key_and_a_saml_connector() {
         assert_eq!(v["error"]["code"], "connector_not_saml");
     }
 }
+
+#[tokio::test]
+async fn the_immediate_rotation_drops_a_staged_key_and_keeps_the_current_one_for_decryption() {
+    let t = setup(Db::Sqlite).await;
+    let old = fixture("sp.crt");
+    let staged = t.stage().await;
+    let (status, body) = t.post("rotate-sp-key").await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    let rotated = v["sp_certificate_pem"].as_str().expect("pem").to_string();
+
+    let only = vec![cert_b64(&rotated)];
+    assert_eq!(t.metadata_certificates().await, (only.clone(), only));
+    assert!(t.authn_request_verifies_with(&rotated).await);
+    t.accepts_encrypted_to(&old).await;
+    t.refuses_encrypted_to(&staged).await;
+    let (status, _) = t.post("sp-key/activate").await;
+    assert_eq!(status, 409);
+    let rotations = t.audit("connector.sp_key_rotated").await;
+    assert_eq!(rotations.len(), 1);
+    assert_eq!(rotations[0]["data"], json!({ "dropped_staged_key": true }));
+}
+
+/// End to end with the real Keycloak, on a client of this test's own that requires signed
+/// AuthnRequests (a copy of `urn:ssogate:test:sp-signed-requests`, which knows sp.crt):
+/// staging changes nothing for Keycloak; after activation it refuses our requests until
+/// its admin gives it the new certificate, then the sign-in works with the new key.
+#[tokio::test]
+async fn keycloak_accepts_the_activated_key_once_it_has_the_new_certificate() {
+    use crate::helpers::{keycloak_realm, keycloak_url};
+    use crate::keycloak::{form_tag, sign_in, unique, KeycloakAdmin};
+
+    let app = spawn_app(Db::Sqlite).await;
+    let key = admin_key(&app).await;
+    let admin = KeycloakAdmin::connect().await;
+    let client_id = unique("urn:ssogate:test:rollover");
+    let kc_id = admin
+        .copy_client("urn:ssogate:test:sp-signed-requests", &client_id)
+        .await;
+    let body = json!({
+        "kind": "saml", "domains": ["acme.test"],
+        "saml": {
+            "idp_metadata_url": format!("{}/realms/{}/protocol/saml/descriptor", keycloak_url(), keycloak_realm()),
+            "sp_entity_id": client_id, "sign_authn_requests": true,
+            "sp_private_key_pem": fixture("sp.key"), "sp_certificate_pem": fixture("sp.crt"),
+        }
+    });
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/connectors/{CONNECTOR}")))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let sp = sp_of(&app).await;
+    let t = Rollover { app, key, sp };
+    let signs_in = || async {
+        let browser = new_client();
+        let r = sign_in(&t.app, &browser, CONNECTOR, "alice").await;
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+        let me = browser.get(t.app.url("/me")).send().await.expect("me");
+        assert_eq!(me.status(), 200);
+    };
+    signs_in().await;
+
+    let next = t.stage().await;
+    signs_in().await;
+
+    assert_eq!(t.activate().await, next);
+    // Keycloak still has the old certificate: it refuses the request signed with the new key.
+    let r = new_client()
+        .get(t.app.url(&format!("/login/{CONNECTOR}")))
+        .send()
+        .await
+        .expect("start");
+    let idp_url = r.headers()["location"].to_str().expect("ascii").to_string();
+    let r = new_client().get(&idp_url).send().await.expect("sso");
+    let status = r.status();
+    let html = r.text().await.expect("page");
+    assert!(status.is_client_error(), "HTTP {status}");
+    assert!(form_tag(&html, r#"id="kc-form-login""#).is_none());
+
+    admin
+        .set_client_attribute(&kc_id, "saml.signing.certificate", &cert_b64(&next))
+        .await;
+    signs_in().await;
+    admin.delete_client(&kc_id).await;
+}
