@@ -126,6 +126,28 @@ pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<ConnectorR
     }
 }
 
+/// [`get`] inside a write transaction, for a read-modify-write: on PostgreSQL the row is
+/// locked until the transaction ends, so two concurrent changes (e.g. two SP key rollovers)
+/// apply one after the other instead of one overwriting the other. SQLite needs no lock:
+/// its single writer runs write transactions one at a time.
+pub async fn get_for_update(conn: &mut AnyConnection, id: &str) -> Result<Option<ConnectorRecord>> {
+    let lock = if conn.backend_name() == "PostgreSQL" {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let row: Option<ConnectorRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM connectors WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(r) => Ok(Some(complete(conn, r).await?)),
+        None => Ok(None),
+    }
+}
+
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<ConnectorRecord>> {
     let rows: Vec<ConnectorRow> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM connectors ORDER BY id"))

@@ -38,6 +38,7 @@ both!(
     staging_again_replaces_the_staged_pair_and_both_steps_are_audited_without_secrets,
     re_applying_the_same_file_keeps_a_staged_key,
     a_new_key_in_the_file_rotates_at_once_and_drops_the_staged_key,
+    concurrent_stagings_apply_one_after_the_other,
 );
 
 struct Rollover {
@@ -341,6 +342,59 @@ async fn staging_again_replaces_the_staged_pair_and_both_steps_are_audited_witho
     let body = r.text().await.expect("body");
     assert!(!body.contains("PRIVATE KEY"), "{body}");
     assert!(body.contains("BEGIN CERTIFICATE"), "{body}");
+}
+
+/// Eight stagings at once: each one replaces the pair staged just before it (the row is
+/// locked on PostgreSQL; SQLite's single writer serializes), so the audit trail is one
+/// chain — no two stagings replaced the same pair, exactly one replaced nothing — and the
+/// metadata publishes the last staged certificate.
+async fn concurrent_stagings_apply_one_after_the_other(db: Db) {
+    let t = std::sync::Arc::new(setup(db).await);
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            let t = t.clone();
+            tokio::spawn(async move { t.stage().await })
+        })
+        .collect();
+    let mut staged = Vec::new();
+    for r in runs {
+        staged.push(r.await.expect("joined"));
+    }
+    let events = t.audit("connector.sp_key_staged").await;
+    assert_eq!(events.len(), 8);
+    let replaced: Vec<&Value> = events
+        .iter()
+        .map(|e| &e["data"]["replaced_certificate_sha256"])
+        .collect();
+    assert_eq!(
+        replaced.iter().filter(|v| v.is_null()).count(),
+        1,
+        "{replaced:?}"
+    );
+    let mut distinct: Vec<&str> = replaced.iter().filter_map(|v| v.as_str()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        7,
+        "two stagings replaced the same pair: {replaced:?}"
+    );
+    // The end of the chain: the staged certificate no later staging replaced.
+    let ends: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["data"]["next_certificate_sha256"].as_str())
+        .filter(|sha| !distinct.contains(sha))
+        .collect();
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    let last = ends[0];
+    let last_pem = staged
+        .iter()
+        .find(|pem| sha256_hex(pem) == last)
+        .expect("a staged certificate");
+    let current = cert_b64(&fixture("sp.crt"));
+    let both = vec![current, cert_b64(last_pem)];
+    assert_eq!(t.metadata_certificates().await, (both.clone(), both));
+    t.accepts_encrypted_to(last_pem).await;
 }
 
 /// Runs `ssogate apply` on the app's database with `file`.

@@ -150,7 +150,7 @@ async fn open_saml(
     tx: &mut crate::store::AnyConnection,
     id: &str,
 ) -> Result<(ConnectorRecord, ConnectorSettings, ConnectorSecrets), AppError> {
-    let rec = store::get(tx, id)
+    let rec = store::get_for_update(tx, id)
         .await?
         .ok_or_else(|| AppError::NotFound("connector".into()))?;
     let settings: ConnectorSettings =
