@@ -564,7 +564,8 @@ pub async fn apply(file: &ApplyFile, ctx: &ApplyContext<'_>) -> Result<ApplyRepo
         let mut conn = ctx.store.read().await?;
         for spec in &file.connectors {
             let existing = connector_store::get(&mut conn, &spec.id).await?;
-            records.push(prepare_connector(spec, existing.as_ref(), ctx).await?);
+            let rec = prepare_connector(spec, existing.as_ref(), ctx).await?;
+            records.push((rec, existing));
         }
     }
     for o in &file.organizations {
@@ -579,7 +580,14 @@ pub async fn apply(file: &ApplyFile, ctx: &ApplyContext<'_>) -> Result<ApplyRepo
         org_store::upsert_role(&mut tx, &r.name, &r.description).await?;
         report.lines.push(format!("role {}: applied", r.name));
     }
-    for rec in &records {
+    for (rec, existing) in &records {
+        // A change made meanwhile (e.g. an SP key staged through the API) is not overwritten.
+        if !connector_store::unchanged_since(&mut tx, &rec.id, existing.as_ref()).await? {
+            return Err(ApplyError::Invalid(format!(
+                "connector {:?} changed while this file was being applied; apply it again",
+                rec.id
+            )));
+        }
         let created = connector_store::upsert(&mut tx, rec).await?;
         report.lines.push(format!(
             "connector {}: {}",

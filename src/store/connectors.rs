@@ -148,6 +148,26 @@ pub async fn get_for_update(conn: &mut AnyConnection, id: &str) -> Result<Option
     }
 }
 
+/// Inside a write transaction: whether the connector is still what `seen` was when it was
+/// read earlier (`None`: it did not exist), locking the row on PostgreSQL. For a change
+/// prepared outside the transaction (e.g. one that fetched IdP metadata first): a write
+/// that landed in between (an SP key staged meanwhile) must not be silently overwritten.
+/// The sealed secrets change at every write (a fresh nonce), so equal rows are the same.
+pub async fn unchanged_since(
+    conn: &mut AnyConnection,
+    id: &str,
+    seen: Option<&ConnectorRecord>,
+) -> Result<bool> {
+    let now = get_for_update(conn, id).await?;
+    Ok(match (now, seen) {
+        (None, None) => true,
+        (Some(n), Some(s)) => {
+            n.updated_at == s.updated_at && n.secrets == s.secrets && n.config == s.config
+        }
+        _ => false,
+    })
+}
+
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<ConnectorRecord>> {
     let rows: Vec<ConnectorRow> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM connectors ORDER BY id"))

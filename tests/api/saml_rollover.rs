@@ -39,6 +39,7 @@ both!(
     re_applying_the_same_file_keeps_a_staged_key,
     a_new_key_in_the_file_rotates_at_once_and_drops_the_staged_key,
     concurrent_stagings_apply_one_after_the_other,
+    a_put_prepared_before_a_staging_does_not_overwrite_it,
 );
 
 struct Rollover {
@@ -395,6 +396,99 @@ async fn concurrent_stagings_apply_one_after_the_other(db: Db) {
     let both = vec![current, cert_b64(last_pem)];
     assert_eq!(t.metadata_certificates().await, (both.clone(), both));
     t.accepts_encrypted_to(last_pem).await;
+}
+
+/// `PUT /api/v1/connectors/{id}` reads the connector, fetches the IdP metadata, then
+/// writes. A key staged while the metadata was being fetched must not be lost: the PUT is
+/// refused with 409 `connector_changed`, and sent again it keeps the staged key.
+async fn a_put_prepared_before_a_staging_does_not_overwrite_it(db: Db) {
+    use std::sync::{Arc, Mutex};
+    // The IdP's metadata endpoint; while `stage_on_fetch` holds (app URL, API key), each
+    // fetch first stages a next SP key through the API (a second administrator).
+    type Stager = Arc<Mutex<Option<(String, String)>>>;
+    let stage_on_fetch: Stager = Arc::new(Mutex::new(None));
+    let hook = stage_on_fetch.clone();
+    let idp = axum::Router::new().route(
+        "/metadata",
+        axum::routing::get(move || {
+            let hook = hook.clone();
+            async move {
+                let pending = hook.lock().expect("lock").take();
+                if let Some((url, key)) = pending {
+                    let r = new_client()
+                        .post(url)
+                        .bearer_auth(key)
+                        .send()
+                        .await
+                        .expect("stage");
+                    assert_eq!(r.status(), 200);
+                }
+                idp_metadata_xml()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let idp_url = format!("http://{}/metadata", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, idp).await;
+    });
+
+    let app = spawn_app(db).await;
+    let key = admin_key(&app).await;
+    let body = json!({
+        "kind": "saml", "domains": ["acme.test"],
+        "saml": {
+            "idp_metadata_url": idp_url, "sp_entity_id": "urn:ssogate:test:rollover",
+            "sp_private_key_pem": fixture("sp.key"), "sp_certificate_pem": fixture("sp.crt"),
+            "sign_authn_requests": true, "allow_idp_initiated": true,
+        }
+    });
+    let put = |t: &Rollover| {
+        let req = t
+            .app
+            .client
+            .put(t.app.url(&format!("/api/v1/connectors/{CONNECTOR}")))
+            .bearer_auth(&t.key)
+            .json(&body);
+        async move { req.send().await.expect("put") }
+    };
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/connectors/{CONNECTOR}")))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 201);
+    let sp = sp_of(&app).await;
+    let t = Rollover { app, key, sp };
+
+    *stage_on_fetch.lock().expect("lock") = Some((
+        t.app
+            .url(&format!("/api/v1/connectors/{CONNECTOR}/sp-key/stage")),
+        t.key.clone(),
+    ));
+    let r = put(&t).await;
+    assert_eq!(r.status(), 409);
+    let e: Value = r.json().await.expect("json");
+    assert_eq!(e["error"]["code"], "connector_changed", "{e}");
+    let staged = t.audit("connector.sp_key_staged").await;
+    assert_eq!(staged.len(), 1);
+    let next_sha = staged[0]["data"]["next_certificate_sha256"].clone();
+    let (signing, _) = t.metadata_certificates().await;
+    assert_eq!(signing.len(), 2, "the staged key survived");
+
+    // Sent again (nothing staged meanwhile this time), it applies and keeps the staged key.
+    assert_eq!(put(&t).await.status(), 200);
+    let (signing, encryption) = t.metadata_certificates().await;
+    assert_eq!(signing.len(), 2);
+    assert_eq!(signing, encryption);
+    assert_eq!(signing[0], cert_b64(&fixture("sp.crt")));
+    let activated = t.activate().await;
+    assert_eq!(json!(sha256_hex(&activated)), next_sha);
 }
 
 /// Runs `ssogate apply` on the app's database with `file`.

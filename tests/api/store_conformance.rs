@@ -34,6 +34,7 @@ conformance!(
     user_emails_are_unique,
     identities_are_unique_per_connector_and_subject,
     connectors_round_trip_and_claim_domains,
+    a_connector_changed_since_it_was_read_is_detected,
     organizations_and_jit_lookups,
     role_grants_keep_their_source,
     audit_events_filter_and_paginate_newest_first,
@@ -228,6 +229,51 @@ async fn identities_are_unique_per_connector_and_subject(db: Db) {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].raw_profile, json!({"v": 2}));
     assert!(list[0].last_sign_in_at.is_some());
+}
+
+/// `unchanged_since`: a change prepared from an earlier read is written only when nothing
+/// wrote the connector meanwhile.
+async fn a_connector_changed_since_it_was_read_is_detected(db: Db) {
+    let s = fresh_store(db).await;
+    saml_connector(&s, "acme", &["acme.test"]).await;
+    let read = |id: &'static str| {
+        let store = s.store.clone();
+        async move {
+            let mut c = store.read().await.expect("conn");
+            connectors::get(&mut c, id).await.expect("get")
+        }
+    };
+    let seen = read("acme").await.expect("exists");
+    let unchanged = |id: &'static str, seen: Option<ConnectorRecord>| {
+        let store = s.store.clone();
+        async move {
+            let mut tx = store.begin().await.expect("tx");
+            let r = connectors::unchanged_since(&mut tx, id, seen.as_ref())
+                .await
+                .expect("check");
+            tx.rollback().await.expect("rollback");
+            r
+        }
+    };
+    assert!(unchanged("acme", Some(seen.clone())).await);
+    assert!(unchanged("nobody", None).await, "still absent");
+    assert!(!unchanged("acme", None).await, "created meanwhile");
+    // Another write of the same connector (new sealed secrets) meanwhile.
+    let mut other = seen.clone();
+    other.secrets = Some("v1:sealed-again".into());
+    {
+        let mut c = s.store.write().await.expect("conn");
+        connectors::upsert(&mut c, &other).await.expect("upsert");
+    }
+    assert!(!unchanged("acme", Some(seen.clone())).await);
+    let fresh = read("acme").await.expect("exists");
+    assert!(unchanged("acme", Some(fresh.clone())).await);
+    // Deleted meanwhile.
+    {
+        let mut c = s.store.write().await.expect("conn");
+        assert!(connectors::delete(&mut c, "acme").await.expect("delete"));
+    }
+    assert!(!unchanged("acme", Some(fresh)).await);
 }
 
 async fn connectors_round_trip_and_claim_domains(db: Db) {

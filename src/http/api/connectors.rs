@@ -87,6 +87,12 @@ pub async fn put(
         .await
         .map_err(|e| AppError::bad_request("connector_invalid", e.to_string()))?;
     let mut tx = state.store.begin().await?;
+    if !store::unchanged_since(&mut tx, &id, existing.as_ref()).await? {
+        return Err(AppError::conflict(
+            "connector_changed",
+            "the connector changed while this request was being prepared (for example an SP key was staged); send it again",
+        ));
+    }
     crate::apply::check_mapping_targets(&mut tx, &id, &spec.role_mappings)
         .await
         .map_err(|e| AppError::bad_request("connector_invalid", e.to_string()))?;
