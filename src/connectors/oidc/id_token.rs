@@ -136,7 +136,7 @@ fn key_fits(key: &CoreJsonWebKey, kid: Option<&str>, alg: &CoreJwsSigningAlgorit
     }
 }
 
-pub(crate) fn fitting_keys(
+fn fitting_keys(
     provider: &Provider,
     kid: Option<&str>,
     alg: &CoreJwsSigningAlgorithm,
@@ -148,6 +148,26 @@ pub(crate) fn fitting_keys(
         .filter(|k| key_fits(k, kid, alg))
         .cloned()
         .collect()
+}
+
+/// The provider's keys that fit a token signed with `alg` (asymmetric) naming `kid`: from
+/// the cached JWKS, else once more after a refetch (rate-limited, single-flight);
+/// `UnknownKey` when none fits. Used for ID tokens and signed userinfo alike.
+pub(crate) async fn provider_keys(
+    providers: &ProviderCache,
+    provider: &Arc<Provider>,
+    kid: Option<&str>,
+    alg: &CoreJwsSigningAlgorithm,
+) -> Result<Vec<CoreJsonWebKey>, OidcError> {
+    let mut keys = fitting_keys(provider, kid, alg);
+    if keys.is_empty() {
+        let refreshed = providers.refetch_jwks(provider).await;
+        keys = fitting_keys(&refreshed, kid, alg);
+    }
+    if keys.is_empty() {
+        return Err(OidcError::UnknownKey);
+    }
+    Ok(keys)
 }
 
 fn map_claims_error(e: ClaimsVerificationError) -> OidcError {
@@ -208,15 +228,7 @@ pub(crate) async fn verify_with_provider(
     let keys: Vec<CoreJsonWebKey> = if alg.uses_shared_secret() {
         Vec::new()
     } else {
-        let mut keys = fitting_keys(&provider, header.kid.as_deref(), &alg);
-        if keys.is_empty() {
-            let refreshed = providers.refetch_jwks(&provider).await;
-            keys = fitting_keys(&refreshed, header.kid.as_deref(), &alg);
-        }
-        if keys.is_empty() {
-            return Err(OidcError::UnknownKey);
-        }
-        keys
+        provider_keys(providers, &provider, header.kid.as_deref(), &alg).await?
     };
 
     let token = CoreIdToken::from_str(raw).map_err(|_| OidcError::IdTokenInvalid)?;

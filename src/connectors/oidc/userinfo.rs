@@ -19,7 +19,7 @@ use openidconnect::{JsonWebKey, JwsSigningAlgorithm};
 use serde_json::{Map, Value};
 
 use super::error::OidcError;
-use super::id_token::{allowed_algorithm, fitting_keys, split_jws, CLOCK_SKEW};
+use super::id_token::{allowed_algorithm, provider_keys, split_jws, CLOCK_SKEW};
 use super::provider::{Provider, ProviderCache};
 use super::rp::OidcRp;
 
@@ -129,15 +129,7 @@ async fn verify_signed(
             secret.unwrap_or_default().as_bytes().to_vec(),
         )]
     } else {
-        let mut keys = fitting_keys(provider, header.kid.as_deref(), &alg);
-        if keys.is_empty() {
-            let refreshed = providers.refetch_jwks(provider).await;
-            keys = fitting_keys(&refreshed, header.kid.as_deref(), &alg);
-        }
-        if keys.is_empty() {
-            return Err(OidcError::UnknownKey);
-        }
-        keys
+        provider_keys(providers, provider, header.kid.as_deref(), &alg).await?
     };
     let (signing_input, signature) = raw
         .rsplit_once('.')

@@ -46,6 +46,14 @@ pub enum SpConfigError {
 }
 
 impl SamlSp {
+    /// The private keys that may decrypt an assertion, in the order to try them: the
+    /// current one, a staged next one, the one before the last rotation.
+    pub fn decryption_keys(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.sp_private_key_pem.as_str())
+            .chain(self.next_sp_private_key_pem.as_deref())
+            .chain(self.previous_sp_private_key_pem.as_deref())
+    }
+
     pub fn from_record(
         rec: &ConnectorRecord,
         key: &MasterKey,

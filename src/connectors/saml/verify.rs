@@ -210,10 +210,7 @@ pub fn verify_response(
 /// before the last rotation). A key that does not fit fails with `DecryptFailed` and the
 /// next one is tried; any other error (a refused algorithm, a broken key) ends the search.
 fn decrypt_with_sp_keys(encrypted: Node<'_, '_>, sp: &SamlSp) -> Result<String, SamlError> {
-    let keys = std::iter::once(sp.sp_private_key_pem.as_str())
-        .chain(sp.next_sp_private_key_pem.as_deref())
-        .chain(sp.previous_sp_private_key_pem.as_deref());
-    for key in keys {
+    for key in sp.decryption_keys() {
         match super::decrypt::decrypt_assertion(encrypted, key) {
             Err(SamlError::DecryptFailed) => continue,
             other => return other,
