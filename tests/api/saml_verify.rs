@@ -238,6 +238,18 @@ fn refuses_a_decoy_signature_carrying_a_forged_assertion() {
         &format!("</samlp:Status>{}", f.evil_assertion_xml(0)),
     );
     assert_eq!(code(&forged), "saml_signature_structure");
+    // No copy: the genuine signature itself carries the forged assertion in an Object.
+    // The shapes above all hold two signatures on the Response, so the one-signature rule
+    // alone refuses them; this one needs the ds:Object rule.
+    let forged = f.response_around("").replacen(
+        "</ds:Signature>",
+        &format!(
+            "<ds:Object>{}</ds:Object></ds:Signature>",
+            f.evil_assertion_xml(0)
+        ),
+        1,
+    );
+    assert_eq!(code(&forged), "saml_signature_structure");
 }
 
 #[test]
