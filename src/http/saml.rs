@@ -154,10 +154,9 @@ async fn acs_inner(
 
     // Verification is CPU-bound and runs native code (libxml2/xmlsec): bounded blocking
     // pool, and a panic in there is this request's 400, not a dead worker.
-    let verify_sp = sp.clone();
     let verified = match state
         .saml_verifications
-        .run(move || verify_response(&verify_sp, &saml_response, &expected))
+        .run(move || verify_response(&sp, &saml_response, &expected))
         .await
     {
         Ok(Ok(v)) => v,
