@@ -99,7 +99,6 @@ pub struct CachedSession {
 }
 
 pub struct Gateway {
-    /// The apps, with the number of the load that produced them.
     /// The apps (read on every forward-auth request: lock-free), and the number of the
     /// load it came from (a slower, older reload never replaces a newer one).
     registry: ArcSwap<Registry>,

@@ -220,13 +220,13 @@ pub async fn verify(State(state): State<AppState>, req: Request) -> Response {
             return status(StatusCode::SERVICE_UNAVAILABLE, "try again");
         }
     };
-    let Some(identity) = cached.identity.clone() else {
+    let Some(identity) = cached.identity.as_deref() else {
         return sign_in_first(&state.public_url, app, &orig, &req);
     };
     let Some(seen) = identity.admitted_by(app) else {
         return status(StatusCode::FORBIDDEN, "this app does not admit you");
     };
-    match gw.grant(&cached, &identity, &seen, app, &state.public_url, now) {
+    match gw.grant(&cached, identity, &seen, app, &state.public_url, now) {
         Ok(headers) => {
             let mut r = status(StatusCode::OK, "ok");
             r.headers_mut().extend(headers);

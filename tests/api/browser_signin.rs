@@ -88,16 +88,10 @@ async fn chromium_ends_signed_in_at_the_nginx_protected_app() {
     let name = unique("chrome-app");
     let email = format!("{name}@acme.test");
     kc.create_user(&name, &email, "App", "User", &[]).await;
-    let upstream = crate::downstream::nginx::echo_upstream().await;
+    let (upstream, _) = crate::downstream::support::echo_upstream().await;
     let app = crate::helpers::spawn_app_with(Db::Sqlite, trust_loopback).await;
     saml_connector_at_localhost(&app, "kc-browser").await;
-    let sg_port: u16 = app
-        .address
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    let site = NginxSite::start(sg_port, upstream.port()).await;
+    let site = NginxSite::start(crate::downstream::support::port(&app), upstream.port()).await;
     let key = admin_key(&app).await;
     assert_eq!(
         put_app(&app, &key, json!({"name": "echo", "origins": [site.url]}))

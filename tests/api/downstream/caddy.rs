@@ -4,19 +4,17 @@
 //! the README cannot drift from what is tested. One Caddy per test, a child process on a
 //! free 127.0.0.1 port with its own (temporary) state, killed when the test ends.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
-use axum::Json;
 use serde_json::{json, Value};
 
 use super::support::{
-    self, api_key, put_app, sign_in, trust_loopback, user, user_without_email_or_name,
+    self, api_key, echo_upstream, get_through, put_app, return_to, signed_in_cookie,
+    trust_loopback, user, user_without_email_or_name,
 };
 use crate::helpers::{required_service, spawn_app_with, Db, TestApp};
 
@@ -45,38 +43,6 @@ fn readme_caddyfile() -> String {
         );
     }
     block
-}
-
-/// The app behind Caddy: answers every request with the headers it received, as JSON,
-/// and counts the requests (to prove that a refused one never reaches it).
-async fn counting_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let echo = move |headers: HeaderMap| {
-        let counter = counter.clone();
-        async move {
-            counter.fetch_add(1, Ordering::SeqCst);
-            Json(
-                headers
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.as_str().to_string(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect::<std::collections::BTreeMap<String, String>>(),
-            )
-        }
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, axum::Router::new().fallback(echo)).await;
-    });
-    (addr, hits)
 }
 
 /// A running Caddy serving the README's snippet at `url`.
@@ -187,7 +153,8 @@ impl CaddySite {
 
 struct Setup {
     app: TestApp,
-    site: CaddySite,
+    /// Runs until the test ends.
+    _site: CaddySite,
     /// The app's origin: Caddy's address.
     origin: String,
     hits: Arc<AtomicUsize>,
@@ -196,15 +163,9 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let (upstream, hits) = counting_upstream().await;
+    let (upstream, hits) = echo_upstream().await;
     let app = spawn_app_with(Db::Sqlite, trust_loopback).await;
-    let sg_port: u16 = app
-        .address
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    let site = CaddySite::start(sg_port, upstream.port()).await;
+    let site = CaddySite::start(support::port(&app), upstream.port()).await;
     let origin = site.url.clone();
     let key = api_key(&app).await;
     let r = put_app(&app, &key, json!({"name": "echo", "origins": [origin]})).await;
@@ -218,7 +179,7 @@ async fn setup() -> Setup {
     hits.store(0, Ordering::SeqCst);
     Setup {
         app,
-        site,
+        _site: site,
         origin,
         hits,
         browser,
@@ -232,23 +193,11 @@ impl Setup {
         cookie: Option<&str>,
         extra: &[(&str, &str)],
     ) -> reqwest::Response {
-        let mut r = self.browser.get(format!("{}{path}", self.origin));
-        if let Some(c) = cookie {
-            r = r.header("cookie", c);
-        }
-        for (k, v) in extra {
-            r = r.header(*k, *v);
-        }
-        r.send()
-            .await
-            .unwrap_or_else(|e| panic!("Caddy at {}: {e}", self.site.url))
+        get_through(&self.browser, &self.origin, path, cookie, extra).await
     }
 
-    /// A session created through the store (the real sign-in through Keycloak is
-    /// `behind_caddy_a_real_keycloak_sign_in_reaches_the_app`): the Cookie header.
     async fn signed_in_cookie(&self, user_id: &str) -> String {
-        let sid = sign_in(&self.app, user_id).await;
-        support::cookie(&self.app, &sid)
+        signed_in_cookie(&self.app, user_id).await
     }
 
     fn hits(&self) -> usize {
@@ -281,15 +230,6 @@ fn assert_nothing_forged(seen: &Value) {
             );
         }
     }
-}
-
-fn return_to(location: &str) -> String {
-    let login: url::Url = location.parse().expect("absolute URL");
-    login
-        .query_pairs()
-        .find(|(k, _)| k == "return_to")
-        .map(|(_, v)| v.into_owned())
-        .expect("return_to")
 }
 
 /// Caddy 2.6.2 cannot show why the snippet strips the client's identity headers first:
@@ -497,75 +437,17 @@ async fn behind_caddy_logout_takes_effect_at_once() {
     assert_eq!(s.hits(), 1, "only the request before the logout");
 }
 
-/// The whole path with a real sign-in: the app behind Caddy sends an anonymous visitor to
-/// ssogate, who signs in through the real Keycloak (OIDC) and comes back to the app, which
-/// then sees who they are and a token that verifies. Caddy and ssogate share the host
-/// 127.0.0.1 (cookies ignore ports), as sibling hosts share a cookie domain.
+/// The whole path with a real sign-in through the real Keycloak, behind Caddy. Caddy and
+/// ssogate share the host 127.0.0.1 (cookies ignore ports), as sibling hosts share a
+/// cookie domain.
 #[tokio::test]
 async fn behind_caddy_a_real_keycloak_sign_in_reaches_the_app() {
-    use crate::keycloak::{redirect_target, sign_in_with, unique, KeycloakAdmin, PASSWORD};
-    use crate::signin_keycloak::{setup_keycloak, Setup};
-    let kc = KeycloakAdmin::connect().await;
-    let name = unique("caddy");
-    let email = format!("{name}@acme.test");
-    kc.create_user(&name, &email, "Cady", "Proxy", &[]).await;
-    let (upstream, hits) = counting_upstream().await;
-    let app = spawn_app_with(Db::Sqlite, trust_loopback).await;
-    let key = setup_keycloak(&app, &Setup::default()).await;
-    let sg_port: u16 = app
-        .address
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    let site = CaddySite::start(sg_port, upstream.port()).await;
-    let r = put_app(&app, &key, json!({"name": "echo", "origins": [site.url]})).await;
-    assert_eq!(r.status(), 201);
-    hits.store(0, Ordering::SeqCst);
-
-    let browser = crate::helpers::new_client();
-    let r = browser
-        .get(format!("{}/reports?q=1", site.url))
-        .send()
-        .await
-        .expect("caddy");
-    assert_eq!(r.status(), 302, "anonymous: sent to sign in");
-    let return_to = return_to(&redirect_target(&r));
-    assert_eq!(return_to, format!("{}/reports?q=1", site.url));
-
-    let start = format!(
-        "/login/kc-oidc?return_to={}",
-        url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
-    );
-    let r = sign_in_with(&app, &browser, &start, &name, PASSWORD).await;
-    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
-    assert_eq!(redirect_target(&r), return_to, "back to the app");
-
-    let r = browser.get(&return_to).send().await.expect("app");
-    assert_eq!(r.status(), 200);
-    let seen: Value = r.json().await.expect("echo JSON");
-    assert_eq!(seen["x-auth-request-email"], json!(email));
-    assert_eq!(seen["x-auth-request-name"], json!("Cady Proxy"));
-    assert_eq!(seen["x-auth-request-org"], json!("Acme"));
-    let bearer = seen["authorization"]
-        .as_str()
-        .expect("a token")
-        .trim_start_matches("Bearer ")
-        .to_string();
-    let claims = support::verified_claims(&app, &bearer, &site.url).await;
-    assert_eq!(claims["email"], json!(email));
-    assert_eq!(hits.load(Ordering::SeqCst), 1);
-
-    // Signing out at ssogate ends access through Caddy.
-    assert_eq!(
-        browser
-            .post(app.url("/logout"))
-            .send()
-            .await
-            .expect("logout")
-            .status(),
-        303
-    );
-    let r = browser.get(&return_to).send().await.expect("app");
-    assert_eq!(r.status(), 302, "signed out: sent to sign in again");
+    support::a_real_keycloak_sign_in_reaches_the_app(
+        "caddy",
+        |sg_port, upstream_port| async move {
+            let site = CaddySite::start(sg_port, upstream_port).await;
+            (site.url.clone(), site)
+        },
+    )
+    .await;
 }

@@ -14,7 +14,7 @@ macro_rules! both {
 mod apps_api;
 mod caddy;
 mod forward_auth;
-pub mod nginx;
+mod nginx;
 pub mod nginx_site;
 mod pyjwt;
 mod sessions;

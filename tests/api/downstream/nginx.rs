@@ -2,49 +2,21 @@
 //! auth_request to /auth/verify in front of a tiny upstream that reports the headers it
 //! received.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use axum::http::HeaderMap;
-use axum::Json;
 use serde_json::{json, Value};
 
 use super::support::{
-    self, api_key, put_app, sign_in, trust_loopback, user, user_without_email_or_name,
+    self, api_key, echo_upstream, get_through, put_app, signed_in_cookie, trust_loopback, user,
+    user_without_email_or_name,
 };
 use crate::helpers::{required_service, spawn_app_with, Db, TestApp};
 
 const NGINX_VAR: &str = "SSOGATE_TEST_NGINX_URL";
 
-/// The upstream app: answers every request with the headers it received, as JSON.
-pub async fn echo_upstream() -> SocketAddr {
-    async fn echo(headers: HeaderMap) -> Json<BTreeMap<String, String>> {
-        Json(
-            headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-        )
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, axum::Router::new().fallback(echo)).await;
-    });
-    addr
-}
-
 struct Setup {
     app: TestApp,
-    /// `app.<ssogate>-<upstream>.ssogate.test:<nginx port>`
-    host: String,
+    /// `http://app.<ssogate>-<upstream>.ssogate.test:<nginx port>`
     origin: String,
     /// A browser pointed at nginx.
     browser: reqwest::Client,
@@ -54,9 +26,9 @@ async fn setup() -> Setup {
     let nginx = required_service(NGINX_VAR, "nginx");
     let nginx: url::Url = nginx.parse().expect("nginx URL");
     let nginx_port = nginx.port().expect("nginx port");
-    let upstream = echo_upstream().await;
+    let (upstream, _) = echo_upstream().await;
     let app = spawn_app_with(Db::Sqlite, trust_loopback).await;
-    let sg_port = app.address.rsplit(':').next().expect("port").to_string();
+    let sg_port = support::port(&app);
     let name = format!("app.{sg_port}-{}.ssogate.test", upstream.port());
     let host = format!("{name}:{nginx_port}");
     let origin = format!("http://{host}");
@@ -70,7 +42,6 @@ async fn setup() -> Setup {
     assert_eq!(r.status(), 201);
     Setup {
         app,
-        host,
         origin,
         browser,
     }
@@ -83,25 +54,8 @@ impl Setup {
         cookie: Option<&str>,
         extra: &[(&str, &str)],
     ) -> reqwest::Response {
-        let mut r = self.browser.get(format!("{}{path}", self.origin));
-        if let Some(c) = cookie {
-            r = r.header("cookie", c);
-        }
-        for (k, v) in extra {
-            r = r.header(*k, *v);
-        }
-        r.send()
-            .await
-            .unwrap_or_else(|e| panic!("nginx at {}: {e}", self.host))
+        get_through(&self.browser, &self.origin, path, cookie, extra).await
     }
-}
-
-/// A session created through the store (fast; the real sign-in through Keycloak is
-/// `behind_nginx_a_real_keycloak_sign_in_reaches_the_app` and the Chromium tests):
-/// returns the Cookie header the browser then sends to the app.
-async fn signed_in_browser_cookie(s: &Setup, user_id: &str) -> String {
-    let sid = sign_in(&s.app, user_id).await;
-    support::cookie(&s.app, &sid)
 }
 
 #[tokio::test]
@@ -115,12 +69,10 @@ async fn behind_nginx_anonymous_people_are_sent_to_sign_in() {
         format!("{}{}", login.origin().ascii_serialization(), login.path()),
         s.app.url("/login")
     );
-    let return_to: String = login
-        .query_pairs()
-        .find(|(k, _)| k == "return_to")
-        .map(|(_, v)| v.into_owned())
-        .expect("return_to");
-    assert_eq!(return_to, format!("{}/private/page?x=1&y=2", s.origin));
+    assert_eq!(
+        support::return_to(&location),
+        format!("{}/private/page?x=1&y=2", s.origin)
+    );
     // ...and the sign-in page keeps it (an app origin).
     let page = s
         .app
@@ -136,7 +88,7 @@ async fn behind_nginx_anonymous_people_are_sent_to_sign_in() {
 async fn behind_nginx_the_app_sees_the_identity_and_a_verifiable_token_never_forged_headers() {
     let s = setup().await;
     let uid = user(&s.app, "henry@acme.test", "Henry", &[("Acme", &["member"])]).await;
-    let cookie = signed_in_browser_cookie(&s, &uid).await;
+    let cookie = signed_in_cookie(&s.app, &uid).await;
     let forged = [
         ("x-auth-request-user", "admin"),
         ("x-auth-request-email", "admin@evil.test"),
@@ -178,7 +130,7 @@ async fn behind_nginx_the_app_sees_the_identity_and_a_verifiable_token_never_for
     let r = put_app(&s.app, &key, json!({"name": "echo", "origins": [s.origin]})).await;
     assert_eq!(r.status(), 200);
     let nameless = user_without_email_or_name(&s.app, &[("Acme", &["member"])]).await;
-    let cookie = signed_in_browser_cookie(&s, &nameless).await;
+    let cookie = signed_in_cookie(&s.app, &nameless).await;
     let r = s.get("/dashboard", Some(&cookie), &forged).await;
     assert_eq!(r.status(), 200);
     let seen: Value = r.json().await.expect("echo JSON");
@@ -193,7 +145,7 @@ async fn behind_nginx_the_app_sees_the_identity_and_a_verifiable_token_never_for
 async fn behind_nginx_logout_and_refusal_take_effect() {
     let s = setup().await;
     let uid = user(&s.app, "ivy@acme.test", "Ivy", &[]).await;
-    let cookie = signed_in_browser_cookie(&s, &uid).await;
+    let cookie = signed_in_cookie(&s.app, &uid).await;
     assert_eq!(s.get("/", Some(&cookie), &[]).await.status(), 200);
     let r = s
         .app
@@ -227,7 +179,7 @@ async fn behind_nginx_logout_and_refusal_take_effect() {
     )
     .await;
     assert_eq!(r.status(), 200);
-    let cookie = signed_in_browser_cookie(&s, &uid).await;
+    let cookie = signed_in_cookie(&s.app, &uid).await;
     assert_eq!(s.get("/", Some(&cookie), &[]).await.status(), 403);
 }
 
@@ -242,7 +194,7 @@ async fn behind_nginx_a_user_with_200_groups_gets_through() {
         .map(|n| (n.as_str(), &["member", "reader"][..]))
         .collect();
     let uid = user(&s.app, "jack@acme.test", "Jack", &memberships).await;
-    let cookie = signed_in_browser_cookie(&s, &uid).await;
+    let cookie = signed_in_cookie(&s.app, &uid).await;
     let r = s.get("/", Some(&cookie), &[]).await;
     assert_eq!(
         r.status(),
@@ -261,76 +213,15 @@ async fn behind_nginx_a_user_with_200_groups_gets_through() {
     );
 }
 
-/// The whole path with a real sign-in: the app behind nginx sends an anonymous visitor to
-/// ssogate, who signs in through the real Keycloak (OIDC) and comes back to the app, which
-/// then sees who they are and a token that verifies.
+/// The whole path with a real sign-in through the real Keycloak, behind nginx.
 #[tokio::test]
 async fn behind_nginx_a_real_keycloak_sign_in_reaches_the_app() {
-    use crate::keycloak::{redirect_target, sign_in_with, unique, KeycloakAdmin, PASSWORD};
-    use crate::signin_keycloak::{setup_keycloak, Setup};
-    let kc = KeycloakAdmin::connect().await;
-    let name = unique("nginx");
-    let email = format!("{name}@acme.test");
-    kc.create_user(&name, &email, "Nia", "Ginx", &[]).await;
-    let upstream = echo_upstream().await;
-    let app = spawn_app_with(Db::Sqlite, trust_loopback).await;
-    let key = setup_keycloak(&app, &Setup::default()).await;
-    let sg_port: u16 = app
-        .address
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    let site = super::nginx_site::NginxSite::start(sg_port, upstream.port()).await;
-    let r = put_app(&app, &key, json!({"name": "echo", "origins": [site.url]})).await;
-    assert_eq!(r.status(), 201);
-
-    let browser = crate::helpers::new_client();
-    let r = browser
-        .get(format!("{}/reports?q=1", site.url))
-        .send()
-        .await
-        .expect("nginx");
-    assert_eq!(r.status(), 302, "anonymous: sent to sign in");
-    let login: url::Url = redirect_target(&r).parse().expect("login URL");
-    let return_to = login
-        .query_pairs()
-        .find(|(k, _)| k == "return_to")
-        .map(|(_, v)| v.into_owned())
-        .expect("return_to");
-    assert_eq!(return_to, format!("{}/reports?q=1", site.url));
-
-    let start = format!(
-        "/login/kc-oidc?return_to={}",
-        url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
-    );
-    let r = sign_in_with(&app, &browser, &start, &name, PASSWORD).await;
-    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
-    assert_eq!(redirect_target(&r), return_to, "back to the app");
-
-    let r = browser.get(&return_to).send().await.expect("app");
-    assert_eq!(r.status(), 200);
-    let seen: Value = r.json().await.expect("echo JSON");
-    assert_eq!(seen["x-auth-request-email"], json!(email));
-    assert_eq!(seen["x-auth-request-org"], json!("Acme"));
-    let bearer = seen["authorization"]
-        .as_str()
-        .expect("a token")
-        .trim_start_matches("Bearer ")
-        .to_string();
-    let claims = support::verified_claims(&app, &bearer, &site.url).await;
-    assert_eq!(claims["email"], json!(email));
-
-    // Signing out at ssogate ends access through nginx.
-    assert_eq!(
-        browser
-            .post(app.url("/logout"))
-            .send()
-            .await
-            .expect("logout")
-            .status(),
-        303
-    );
-    let r = browser.get(&return_to).send().await.expect("app");
-    assert_eq!(r.status(), 302, "signed out: sent to sign in again");
+    support::a_real_keycloak_sign_in_reaches_the_app(
+        "nginx",
+        |sg_port, upstream_port| async move {
+            let site = super::nginx_site::NginxSite::start(sg_port, upstream_port).await;
+            (site.url.clone(), site)
+        },
+    )
+    .await;
 }

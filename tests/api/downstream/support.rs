@@ -6,9 +6,15 @@
 //! cookie — from the test process, not through any route. [`sign_in`] is the one place
 //! to swap for a real Keycloak sign-in.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
-use serde_json::Value;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{json, Value};
 use ssogate::email::Email;
 use ssogate::store::organizations::{self as orgs, GrantSource, OrganizationSpec, RoleGrant};
 use ssogate::store::sessions::DbSessionStore;
@@ -17,7 +23,7 @@ use ssogate::store::{api_keys, now_ms};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::SessionStore;
 
-use crate::helpers::TestApp;
+use crate::helpers::{spawn_app_with, Db, TestApp};
 
 /// Creates a user who is a member of each organization with the given roles (the
 /// organizations and roles are created when missing). Returns the user id.
@@ -167,4 +173,155 @@ pub async fn verified_claims(app: &TestApp, jwt: &str, audience: &str) -> HashMa
 /// Config tweak: trust the loopback proxy (the tests' client).
 pub fn trust_loopback(c: &mut ssogate::config::Config) {
     c.server.trusted_proxies = vec!["127.0.0.1/32".into(), "::1/128".into()];
+}
+
+/// The app behind a proxy: answers every request with the headers it received, as JSON,
+/// and counts the requests (to prove that a refused one never reaches it).
+pub async fn echo_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let echo = move |headers: HeaderMap| {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Json(
+                headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect::<BTreeMap<String, String>>(),
+            )
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, axum::Router::new().fallback(echo)).await;
+    });
+    (addr, hits)
+}
+
+/// The port ssogate listens on.
+pub fn port(app: &TestApp) -> u16 {
+    app.address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port")
+}
+
+/// The `return_to` of a sign-in URL.
+pub fn return_to(location: &str) -> String {
+    let login: url::Url = location.parse().expect("absolute URL");
+    login
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+        .expect("return_to")
+}
+
+/// A browser's GET of `origin` + `path` through a proxy, with a Cookie header and extra
+/// (e.g. forged) headers.
+pub async fn get_through(
+    browser: &reqwest::Client,
+    origin: &str,
+    path: &str,
+    cookie: Option<&str>,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut r = browser.get(format!("{origin}{path}"));
+    if let Some(c) = cookie {
+        r = r.header("cookie", c);
+    }
+    for (k, v) in extra {
+        r = r.header(*k, *v);
+    }
+    r.send()
+        .await
+        .unwrap_or_else(|e| panic!("the proxy at {origin}: {e}"))
+}
+
+/// A session created through the store (fast; the real sign-in through Keycloak is
+/// [`a_real_keycloak_sign_in_reaches_the_app`] and the Chromium tests): the Cookie header
+/// the browser then sends to the app.
+pub async fn signed_in_cookie(app: &TestApp, user_id: &str) -> String {
+    let sid = sign_in(app, user_id).await;
+    cookie(app, &sid)
+}
+
+/// The whole path with a real sign-in, behind the proxy `start_site(ssogate port, upstream
+/// port)` starts (it gives the site's URL and what keeps it running): the app sends an
+/// anonymous visitor to ssogate, who signs in through the real Keycloak (OIDC) and comes
+/// back to the app, which then sees who they are and a token that verifies; signing out
+/// at ssogate ends access through the proxy.
+pub async fn a_real_keycloak_sign_in_reaches_the_app<F, Fut, G>(proxy: &str, start_site: F)
+where
+    F: FnOnce(u16, u16) -> Fut,
+    Fut: Future<Output = (String, G)>,
+{
+    use crate::keycloak::{redirect_target, sign_in_with, unique, KeycloakAdmin, PASSWORD};
+    use crate::signin_keycloak::{setup_keycloak, Setup};
+    let kc = KeycloakAdmin::connect().await;
+    let name = unique(proxy);
+    let email = format!("{name}@acme.test");
+    kc.create_user(&name, &email, "Pat", "Proxy", &[]).await;
+    let (upstream, hits) = echo_upstream().await;
+    let app = spawn_app_with(Db::Sqlite, trust_loopback).await;
+    let key = setup_keycloak(&app, &Setup::default()).await;
+    let (site_url, _site) = start_site(port(&app), upstream.port()).await;
+    let r = put_app(&app, &key, json!({"name": "echo", "origins": [site_url]})).await;
+    assert_eq!(r.status(), 201);
+    // A readiness probe may have gone through forward-auth (before the app existed).
+    hits.store(0, Ordering::SeqCst);
+
+    let browser = crate::helpers::new_client();
+    let r = browser
+        .get(format!("{site_url}/reports?q=1"))
+        .send()
+        .await
+        .expect(proxy);
+    assert_eq!(r.status(), 302, "anonymous: sent to sign in");
+    let return_to = return_to(&redirect_target(&r));
+    assert_eq!(return_to, format!("{site_url}/reports?q=1"));
+
+    let start = format!(
+        "/login/kc-oidc?return_to={}",
+        url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
+    );
+    let r = sign_in_with(&app, &browser, &start, &name, PASSWORD).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(redirect_target(&r), return_to, "back to the app");
+
+    let r = browser.get(&return_to).send().await.expect("app");
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.expect("echo JSON");
+    assert_eq!(seen["x-auth-request-email"], json!(email));
+    assert_eq!(seen["x-auth-request-name"], json!("Pat Proxy"));
+    assert_eq!(seen["x-auth-request-org"], json!("Acme"));
+    let bearer = seen["authorization"]
+        .as_str()
+        .expect("a token")
+        .trim_start_matches("Bearer ")
+        .to_string();
+    let claims = verified_claims(&app, &bearer, &site_url).await;
+    assert_eq!(claims["email"], json!(email));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    assert_eq!(
+        browser
+            .post(app.url("/logout"))
+            .send()
+            .await
+            .expect("logout")
+            .status(),
+        303
+    );
+    let r = browser.get(&return_to).send().await.expect("app");
+    assert_eq!(r.status(), 302, "signed out: sent to sign in again");
 }
