@@ -257,12 +257,8 @@ pub async fn rotate_sp_key(
         &id,
         "connector.sp_key_rotated",
         |saml, secrets| {
-            // The current key stays as the previous one, so assertions the IdP still encrypts
-            // to the old certificate decrypt until the next rotation.
-            secrets.previous_sp_private_key_pem = secrets.sp_private_key_pem.take();
-            secrets.sp_private_key_pem = Some(pair.private_key_pem);
+            let dropped_staged = secrets.rotate_sp_key(pair.private_key_pem);
             saml.sp_certificate_pem = pair.certificate_pem.clone();
-            let dropped_staged = secrets.next_sp_private_key_pem.take().is_some();
             saml.next_sp_certificate_pem = None;
             let data = if dropped_staged {
                 json!({ "dropped_staged_key": true })
@@ -343,7 +339,8 @@ pub async fn activate_sp_key(
             };
             let previous_certificate =
                 std::mem::replace(&mut saml.sp_certificate_pem, next_certificate);
-            secrets.previous_sp_private_key_pem = secrets.sp_private_key_pem.replace(next_key);
+            // The current key becomes the previous one (decryption only).
+            secrets.rotate_sp_key(next_key);
             let current = &saml.sp_certificate_pem;
             let data = json!({
                 "certificate_sha256": certificate_sha256(current),
