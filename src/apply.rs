@@ -193,6 +193,16 @@ impl ConnectorSecrets {
         }
     }
 
+    /// Makes `key` the current SP key at once (`ssogate apply` with a new key, the API's
+    /// rotate and activate): the current key becomes the previous one, which keeps
+    /// decrypting assertions encrypted to its certificate until the next change, and a
+    /// staged next key is dropped. Returns whether one was. The certificates are the
+    /// caller's (they live in `SamlSettings`).
+    pub fn rotate_sp_key(&mut self, key: String) -> bool {
+        self.previous_sp_private_key_pem = self.sp_private_key_pem.replace(key);
+        self.next_sp_private_key_pem.take().is_some()
+    }
+
     pub fn seal(&self, connector_id: &str, key: &MasterKey) -> Result<String, ApplyError> {
         let raw = serde_json::to_string(self).map_err(|e| ApplyError::Invalid(e.to_string()))?;
         key.seal(raw.as_bytes(), &connector_secrets_context(connector_id))
@@ -370,20 +380,15 @@ pub async fn prepare_connector(
             // A new key is an immediate rotation: the old one keeps decrypting until the next
             // change (rotation overlap) and a staged next key is dropped. The same key again
             // (re-applying the same file) keeps a staged next key.
-            let mut next_certificate = None;
-            match secrets.sp_private_key_pem.take() {
-                Some(old) if old == pair.private_key_pem => {
-                    next_certificate = existing_saml
-                        .and_then(|saml| saml.next_sp_certificate_pem)
-                        .filter(|_| secrets.next_sp_private_key_pem.is_some());
-                }
-                Some(old) => secrets.previous_sp_private_key_pem = Some(old),
-                None => {}
-            }
-            if next_certificate.is_none() {
+            let same_key = secrets.sp_private_key_pem.as_ref() == Some(&pair.private_key_pem);
+            let next_certificate = existing_saml
+                .and_then(|saml| saml.next_sp_certificate_pem)
+                .filter(|_| same_key && secrets.next_sp_private_key_pem.is_some());
+            if !same_key {
+                secrets.rotate_sp_key(pair.private_key_pem.clone());
+            } else if next_certificate.is_none() {
                 secrets.next_sp_private_key_pem = None;
             }
-            secrets.sp_private_key_pem = Some(pair.private_key_pem.clone());
             settings.saml = Some(SamlSettings {
                 sp_entity_id: s.sp_entity_id.clone(),
                 idp_metadata_url: url,

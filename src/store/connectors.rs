@@ -115,15 +115,7 @@ async fn complete(conn: &mut AnyConnection, r: ConnectorRow) -> Result<Connector
 }
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<ConnectorRecord>> {
-    let row: Option<ConnectorRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM connectors WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    match row {
-        Some(r) => Ok(Some(complete(conn, r).await?)),
-        None => Ok(None),
-    }
+    fetch(conn, id, "").await
 }
 
 /// [`get`] inside a write transaction, for a read-modify-write: on PostgreSQL the row is
@@ -136,6 +128,10 @@ pub async fn get_for_update(conn: &mut AnyConnection, id: &str) -> Result<Option
     } else {
         ""
     };
+    fetch(conn, id, lock).await
+}
+
+async fn fetch(conn: &mut AnyConnection, id: &str, lock: &str) -> Result<Option<ConnectorRecord>> {
     let row: Option<ConnectorRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM connectors WHERE id = $1{lock}"
     ))
@@ -152,20 +148,15 @@ pub async fn get_for_update(conn: &mut AnyConnection, id: &str) -> Result<Option
 /// read earlier (`None`: it did not exist), locking the row on PostgreSQL. For a change
 /// prepared outside the transaction (e.g. one that fetched IdP metadata first): a write
 /// that landed in between (an SP key staged meanwhile) must not be silently overwritten.
-/// The sealed secrets change at every write (a fresh nonce), so equal rows are the same.
+/// The whole row is compared: `updated_at` alone is not enough (milliseconds: two writes
+/// can share one), nor are the sealed secrets (a fresh nonce at every write, but a
+/// connector may have none).
 pub async fn unchanged_since(
     conn: &mut AnyConnection,
     id: &str,
     seen: Option<&ConnectorRecord>,
 ) -> Result<bool> {
-    let now = get_for_update(conn, id).await?;
-    Ok(match (now, seen) {
-        (None, None) => true,
-        (Some(n), Some(s)) => {
-            n.updated_at == s.updated_at && n.secrets == s.secrets && n.config == s.config
-        }
-        _ => false,
-    })
+    Ok(get_for_update(conn, id).await?.as_ref() == seen)
 }
 
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<ConnectorRecord>> {

@@ -1,30 +1,45 @@
 //! The management API: API-key auth, connectors (secrets write-only), organizations,
 //! roles, audit events (filters, newest first, pagination), the OpenAPI document.
 
+use reqwest::Method;
 use serde_json::{json, Value};
 use ssogate::store::api_keys;
 
 use crate::helpers::{spawn_app, Db, TestApp};
+use crate::saml_forge::{fixture, idp_metadata_xml};
+use crate::signin_keycloak::admin_key as api_key;
 
-async fn api_key(app: &TestApp) -> String {
-    let mut c = app.store.write().await.expect("conn");
-    api_keys::create(&mut c, "test").await.expect("key").1
+/// The management API as one API key's holder sees it.
+struct Api<'a> {
+    app: &'a TestApp,
+    key: String,
 }
 
-fn idp_metadata_xml() -> String {
-    let pem = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/saml/idp.crt"
-    ))
-    .expect("cert");
-    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    format!(
-        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.acme.test">
-<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
-<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.acme.test/sso"/>
-</md:IDPSSODescriptor></md:EntityDescriptor>"#
-    )
+impl Api<'_> {
+    /// `method path` with the API key and, if given, a JSON body.
+    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> reqwest::Response {
+        let mut req = self
+            .app
+            .client
+            .request(method, self.app.url(path))
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        req.send().await.expect("req")
+    }
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.call(Method::GET, path, None).await
+    }
+    async fn put(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+    async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.call(Method::POST, path, Some(body)).await
+    }
+    async fn delete(&self, path: &str) -> reqwest::Response {
+        self.call(Method::DELETE, path, None).await
+    }
 }
 
 /// One extractor guards every `/api/v1` route; checked on both databases.
@@ -56,57 +71,36 @@ async fn the_api_requires_a_live_key(db: Db) {
     ] {
         assert_eq!(app.get(path).await.status(), 401, "{path}");
     }
-    let key = api_key(&app).await;
-    let r = app
-        .client
-        .get(app.url("/api/v1/connectors"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("req");
+    let api = Api {
+        app: &app,
+        key: api_key(&app).await,
+    };
+    let r = api.get("/api/v1/connectors").await;
     assert_eq!(r.status(), 200);
     // A revoked key stops working.
     let mut c = app.store.write().await.expect("conn");
     let id = api_keys::list(&mut c).await.expect("list")[0].id.clone();
     api_keys::revoke(&mut c, &id).await.expect("revoke");
     drop(c);
-    let r = app
-        .client
-        .get(app.url("/api/v1/connectors"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("req");
+    let r = api.get("/api/v1/connectors").await;
     assert_eq!(r.status(), 401);
 }
 
 async fn connectors_round_trip(db: Db) {
     let app = spawn_app(db).await;
-    let key = api_key(&app).await;
-    let sp_key = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/saml/sp.key"
-    ))
-    .expect("key");
-    let sp_crt = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/saml/sp.crt"
-    ))
-    .expect("crt");
+    let api = Api {
+        app: &app,
+        key: api_key(&app).await,
+    };
+    let sp_key = fixture("sp.key");
+    let sp_crt = fixture("sp.crt");
     let body = json!({
         "kind": "saml",
         "display_name": "Acme",
         "domains": ["ACME.test"],
         "saml": { "idp_metadata_xml": idp_metadata_xml(), "sp_private_key_pem": sp_key, "sp_certificate_pem": sp_crt }
     });
-    let r = app
-        .client
-        .put(app.url("/api/v1/connectors/acme"))
-        .bearer_auth(&key)
-        .json(&body)
-        .send()
-        .await
-        .expect("req");
+    let r = api.put("/api/v1/connectors/acme", &body).await;
     assert_eq!(r.status(), 201);
     let text = r.text().await.expect("body");
     assert!(
@@ -121,26 +115,12 @@ async fn connectors_round_trip(db: Db) {
     );
     assert_eq!(v["has_secrets"], true);
 
-    let r = app
-        .client
-        .put(app.url("/api/v1/connectors/acme"))
-        .bearer_auth(&key)
-        .json(&body)
-        .send()
-        .await
-        .expect("req");
+    let r = api.put("/api/v1/connectors/acme", &body).await;
     assert_eq!(r.status(), 200, "the second PUT updates");
 
     // The API never reads files on the server.
     let with_file = json!({ "kind": "saml", "saml": { "idp_metadata_file": "/etc/hostname" } });
-    let r = app
-        .client
-        .put(app.url("/api/v1/connectors/x"))
-        .bearer_auth(&key)
-        .json(&with_file)
-        .send()
-        .await
-        .expect("req");
+    let r = api.put("/api/v1/connectors/x", &with_file).await;
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.expect("json");
     assert_eq!(e["error"]["code"], "connector_invalid");
@@ -154,14 +134,12 @@ async fn connectors_round_trip(db: Db) {
     let start = no_cert.find("<md:KeyDescriptor").expect("kd");
     let end = no_cert.find("</md:KeyDescriptor>").expect("kd end") + "</md:KeyDescriptor>".len();
     let no_cert = format!("{}{}", &no_cert[..start], &no_cert[end..]);
-    let r = app
-        .client
-        .put(app.url("/api/v1/connectors/nocert"))
-        .bearer_auth(&key)
-        .json(&json!({ "kind": "saml", "saml": { "idp_metadata_xml": no_cert } }))
-        .send()
-        .await
-        .expect("req");
+    let r = api
+        .put(
+            "/api/v1/connectors/nocert",
+            &json!({ "kind": "saml", "saml": { "idp_metadata_xml": no_cert } }),
+        )
+        .await;
     assert_eq!(r.status(), 400);
     assert!(r
         .text()
@@ -169,65 +147,38 @@ async fn connectors_round_trip(db: Db) {
         .expect("body")
         .contains("no signing certificate"));
 
-    let list: Value = app
-        .client
-        .get(app.url("/api/v1/connectors"))
-        .bearer_auth(&key)
-        .send()
+    let list: Value = api
+        .get("/api/v1/connectors")
         .await
-        .expect("req")
         .json()
         .await
         .expect("json");
     assert_eq!(list["connectors"].as_array().map(Vec::len), Some(1));
 
     // Organizations and roles.
-    let r = app
-        .client
-        .post(app.url("/api/v1/roles"))
-        .bearer_auth(&key)
-        .json(&json!({ "name": "member" }))
-        .send()
-        .await
-        .expect("req");
+    let r = api
+        .post("/api/v1/roles", &json!({ "name": "member" }))
+        .await;
     assert_eq!(r.status(), 200);
-    let org: Value = app
-        .client
-        .post(app.url("/api/v1/organizations"))
-        .bearer_auth(&key)
-        .json(&json!({ "name": "Acme", "jit_connectors": ["acme"], "jit_email_domains": ["acme.test"], "default_roles": ["member"] }))
-        .send()
+    let acme = json!({ "name": "Acme", "jit_connectors": ["acme"], "jit_email_domains": ["acme.test"], "default_roles": ["member"] });
+    let org: Value = api
+        .post("/api/v1/organizations", &acme)
         .await
-        .expect("req")
         .json()
         .await
         .expect("json");
     assert_eq!(org["jit_connectors"], json!(["acme"]));
-    let r = app
-        .client
-        .post(app.url("/api/v1/organizations"))
-        .bearer_auth(&key)
-        .json(&json!({ "name": "Bad", "default_roles": ["nope"] }))
-        .send()
-        .await
-        .expect("req");
+    let r = api
+        .post(
+            "/api/v1/organizations",
+            &json!({ "name": "Bad", "default_roles": ["nope"] }),
+        )
+        .await;
     assert_eq!(r.status(), 400);
 
-    let r = app
-        .client
-        .delete(app.url("/api/v1/connectors/acme"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("req");
+    let r = api.delete("/api/v1/connectors/acme").await;
     assert_eq!(r.status(), 204);
-    let r = app
-        .client
-        .get(app.url("/api/v1/connectors/acme"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("req");
+    let r = api.get("/api/v1/connectors/acme").await;
     assert_eq!(r.status(), 404);
 }
 
@@ -254,25 +205,19 @@ async fn connectors_round_trip_on_postgres() {
 #[tokio::test]
 async fn audit_events_are_filtered_and_paginated() {
     let app = spawn_app(Db::Sqlite).await;
-    let key = api_key(&app).await;
+    let api = Api {
+        app: &app,
+        key: api_key(&app).await,
+    };
     for i in 0..7 {
-        let r = app
-            .client
-            .post(app.url("/api/v1/roles"))
-            .bearer_auth(&key)
-            .json(&json!({ "name": format!("r{i}") }))
-            .send()
-            .await
-            .expect("req");
+        let r = api
+            .post("/api/v1/roles", &json!({ "name": format!("r{i}") }))
+            .await;
         assert_eq!(r.status(), 200);
     }
-    let page: Value = app
-        .client
-        .get(app.url("/api/v1/audit-events?type=role.updated&limit=5"))
-        .bearer_auth(&key)
-        .send()
+    let page: Value = api
+        .get("/api/v1/audit-events?type=role.updated&limit=5")
         .await
-        .expect("req")
         .json()
         .await
         .expect("json");
@@ -284,15 +229,11 @@ async fn audit_events_are_filtered_and_paginated() {
         .collect();
     assert_eq!(names, vec!["r6", "r5", "r4", "r3", "r2"], "newest first");
     let next = page["next"].as_str().expect("a next cursor");
-    let page2: Value = app
-        .client
-        .get(app.url(&format!(
+    let page2: Value = api
+        .get(&format!(
             "/api/v1/audit-events?type=role.updated&limit=5&before={next}"
-        )))
-        .bearer_auth(&key)
-        .send()
+        ))
         .await
-        .expect("req")
         .json()
         .await
         .expect("json");
@@ -304,13 +245,7 @@ async fn audit_events_are_filtered_and_paginated() {
         .collect();
     assert_eq!(names2, vec!["r1", "r0"]);
     assert!(page2["next"].is_null());
-    let r = app
-        .client
-        .get(app.url("/api/v1/audit-events?before=garbage"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("req");
+    let r = api.get("/api/v1/audit-events?before=garbage").await;
     assert_eq!(r.status(), 400);
 }
 

@@ -51,27 +51,31 @@ struct Rollover {
 /// A SAML connector with sp.key/sp.crt that signs AuthnRequests and accepts unsolicited
 /// responses (each forged response has a fresh assertion ID, so none is a replay).
 async fn setup(db: Db) -> Rollover {
-    let app = spawn_app(db).await;
-    let key = admin_key(&app).await;
-    let body = json!({
-        "kind": "saml", "domains": ["acme.test"],
-        "saml": {
+    Rollover::new(
+        spawn_app(db).await,
+        json!({
             "idp_metadata_xml": idp_metadata_xml(), "sp_entity_id": "urn:ssogate:test:rollover",
             "sp_private_key_pem": fixture("sp.key"), "sp_certificate_pem": fixture("sp.crt"),
             "sign_authn_requests": true, "allow_idp_initiated": true,
-        }
-    });
-    let r = app
-        .client
-        .put(app.url(&format!("/api/v1/connectors/{CONNECTOR}")))
-        .bearer_auth(&key)
-        .json(&body)
+        }),
+    )
+    .await
+}
+
+/// `PUT /api/v1/connectors/{id}` with `body`.
+async fn put_connector(app: &TestApp, key: &str, id: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .put(app.url(&format!("/api/v1/connectors/{id}")))
+        .bearer_auth(key)
+        .json(body)
         .send()
         .await
-        .expect("put");
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
-    let sp = sp_of(&app).await;
-    Rollover { app, key, sp }
+        .expect("put")
+}
+
+/// The body that creates [`CONNECTOR`] as a SAML connector with the `saml` table.
+fn saml_body(saml: Value) -> Value {
+    json!({ "kind": "saml", "domains": ["acme.test"], "saml": saml })
 }
 
 async fn sp_of(app: &TestApp) -> SamlSp {
@@ -86,19 +90,30 @@ async fn sp_of(app: &TestApp) -> SamlSp {
 }
 
 impl Rollover {
+    /// Creates [`CONNECTOR`] on `app` with the `saml` table, through the API.
+    async fn new(app: TestApp, saml: Value) -> Rollover {
+        let key = admin_key(&app).await;
+        let r = put_connector(&app, &key, CONNECTOR, &saml_body(saml)).await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+        let sp = sp_of(&app).await;
+        Rollover { app, key, sp }
+    }
+
     /// POSTs to `/api/v1/connectors/{CONNECTOR}/{action}`; (status, raw body).
     async fn post(&self, action: &str) -> (u16, String) {
-        let r = self
+        self.post_as(CONNECTOR, action, Some(&self.key)).await
+    }
+
+    /// POSTs to `/api/v1/connectors/{id}/{action}` with the API key `key`, if any.
+    async fn post_as(&self, id: &str, action: &str, key: Option<&str>) -> (u16, String) {
+        let mut req = self
             .app
             .client
-            .post(
-                self.app
-                    .url(&format!("/api/v1/connectors/{CONNECTOR}/{action}")),
-            )
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .expect("post");
+            .post(self.app.url(&format!("/api/v1/connectors/{id}/{action}")));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        let r = req.send().await.expect("post");
         let status = r.status().as_u16();
         let body = r.text().await.expect("body");
         assert!(
@@ -435,43 +450,21 @@ async fn a_put_prepared_before_a_staging_does_not_overwrite_it(db: Db) {
         let _ = axum::serve(listener, idp).await;
     });
 
-    let app = spawn_app(db).await;
-    let key = admin_key(&app).await;
-    let body = json!({
-        "kind": "saml", "domains": ["acme.test"],
-        "saml": {
-            "idp_metadata_url": idp_url, "sp_entity_id": "urn:ssogate:test:rollover",
-            "sp_private_key_pem": fixture("sp.key"), "sp_certificate_pem": fixture("sp.crt"),
-            "sign_authn_requests": true, "allow_idp_initiated": true,
-        }
+    let saml = json!({
+        "idp_metadata_url": idp_url, "sp_entity_id": "urn:ssogate:test:rollover",
+        "sp_private_key_pem": fixture("sp.key"), "sp_certificate_pem": fixture("sp.crt"),
+        "sign_authn_requests": true, "allow_idp_initiated": true,
     });
-    let put = |t: &Rollover| {
-        let req = t
-            .app
-            .client
-            .put(t.app.url(&format!("/api/v1/connectors/{CONNECTOR}")))
-            .bearer_auth(&t.key)
-            .json(&body);
-        async move { req.send().await.expect("put") }
-    };
-    let r = app
-        .client
-        .put(app.url(&format!("/api/v1/connectors/{CONNECTOR}")))
-        .bearer_auth(&key)
-        .json(&body)
-        .send()
-        .await
-        .expect("put");
-    assert_eq!(r.status(), 201);
-    let sp = sp_of(&app).await;
-    let t = Rollover { app, key, sp };
+    let t = Rollover::new(spawn_app(db).await, saml.clone()).await;
+    let body = saml_body(saml);
+    let put = || put_connector(&t.app, &t.key, CONNECTOR, &body);
 
     *stage_on_fetch.lock().expect("lock") = Some((
         t.app
             .url(&format!("/api/v1/connectors/{CONNECTOR}/sp-key/stage")),
         t.key.clone(),
     ));
-    let r = put(&t).await;
+    let r = put().await;
     assert_eq!(r.status(), 409);
     let e: Value = r.json().await.expect("json");
     assert_eq!(e["error"]["code"], "connector_changed", "{e}");
@@ -482,7 +475,7 @@ async fn a_put_prepared_before_a_staging_does_not_overwrite_it(db: Db) {
     assert_eq!(signing.len(), 2, "the staged key survived");
 
     // Sent again (nothing staged meanwhile this time), it applies and keeps the staged key.
-    assert_eq!(put(&t).await.status(), 200);
+    assert_eq!(put().await.status(), 200);
     let (signing, encryption) = t.metadata_certificates().await;
     assert_eq!(signing.len(), 2);
     assert_eq!(signing, encryption);
@@ -584,56 +577,28 @@ async fn a_new_key_in_the_file_rotates_at_once_and_drops_the_staged_key(db: Db) 
 #[tokio::test]
 async fn the_rollover_routes_need_an_api_key_and_a_saml_connector() {
     let t = setup(Db::Sqlite).await;
+    let code = |body: &str| {
+        let v: Value = serde_json::from_str(body).expect("json");
+        v["error"]["code"].clone()
+    };
     for action in ["sp-key/stage", "sp-key/activate"] {
-        let r = t
-            .app
-            .client
-            .post(
-                t.app
-                    .url(&format!("/api/v1/connectors/{CONNECTOR}/{action}")),
-            )
-            .send()
-            .await
-            .expect("post");
-        assert_eq!(r.status(), 401, "{action}");
-        let r = t
-            .app
-            .client
-            .post(t.app.url(&format!("/api/v1/connectors/nope/{action}")))
-            .bearer_auth(&t.key)
-            .send()
-            .await
-            .expect("post");
-        assert_eq!(r.status(), 404, "{action}");
-        let v: Value = r.json().await.expect("json");
-        assert_eq!(v["error"]["code"], "not_found");
+        let (status, _) = t.post_as(CONNECTOR, action, None).await;
+        assert_eq!(status, 401, "{action}");
+        let (status, body) = t.post_as("nope", action, Some(&t.key)).await;
+        assert_eq!(status, 404, "{action}");
+        assert_eq!(code(&body), "not_found");
     }
     // Nothing was staged by the refused calls.
     let only = vec![cert_b64(&fixture("sp.crt"))];
     assert_eq!(t.metadata_certificates().await, (only.clone(), only));
 
-    let r = t
-        .app
-        .client
-        .put(t.app.url("/api/v1/connectors/oidc"))
-        .bearer_auth(&t.key)
-        .json(&json!({ "kind": "oidc", "oidc": { "issuer": "https://idp.example.test", "client_id": "x" } }))
-        .send()
-        .await
-        .expect("put");
+    let oidc = json!({ "kind": "oidc", "oidc": { "issuer": "https://idp.example.test", "client_id": "x" } });
+    let r = put_connector(&t.app, &t.key, "oidc", &oidc).await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
     for action in ["sp-key/stage", "sp-key/activate"] {
-        let r = t
-            .app
-            .client
-            .post(t.app.url(&format!("/api/v1/connectors/oidc/{action}")))
-            .bearer_auth(&t.key)
-            .send()
-            .await
-            .expect("post");
-        assert_eq!(r.status(), 400, "{action}");
-        let v: Value = r.json().await.expect("json");
-        assert_eq!(v["error"]["code"], "connector_not_saml");
+        let (status, body) = t.post_as("oidc", action, Some(&t.key)).await;
+        assert_eq!(status, 400, "{action}");
+        assert_eq!(code(&body), "connector_not_saml");
     }
 }
 
@@ -668,32 +633,17 @@ async fn keycloak_accepts_the_activated_key_once_it_has_the_new_certificate() {
     use crate::helpers::{keycloak_realm, keycloak_url};
     use crate::keycloak::{form_tag, sign_in, unique, KeycloakAdmin};
 
-    let app = spawn_app(Db::Sqlite).await;
-    let key = admin_key(&app).await;
     let admin = KeycloakAdmin::connect().await;
     let client_id = unique("urn:ssogate:test:rollover");
     let kc_id = admin
         .copy_client("urn:ssogate:test:sp-signed-requests", &client_id)
         .await;
-    let body = json!({
-        "kind": "saml", "domains": ["acme.test"],
-        "saml": {
-            "idp_metadata_url": format!("{}/realms/{}/protocol/saml/descriptor", keycloak_url(), keycloak_realm()),
-            "sp_entity_id": client_id, "sign_authn_requests": true,
-            "sp_private_key_pem": fixture("sp.key"), "sp_certificate_pem": fixture("sp.crt"),
-        }
+    let saml = json!({
+        "idp_metadata_url": format!("{}/realms/{}/protocol/saml/descriptor", keycloak_url(), keycloak_realm()),
+        "sp_entity_id": client_id, "sign_authn_requests": true,
+        "sp_private_key_pem": fixture("sp.key"), "sp_certificate_pem": fixture("sp.crt"),
     });
-    let r = app
-        .client
-        .put(app.url(&format!("/api/v1/connectors/{CONNECTOR}")))
-        .bearer_auth(&key)
-        .json(&body)
-        .send()
-        .await
-        .expect("put");
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
-    let sp = sp_of(&app).await;
-    let t = Rollover { app, key, sp };
+    let t = Rollover::new(spawn_app(Db::Sqlite).await, saml).await;
     let signs_in = || async {
         let browser = new_client();
         let r = sign_in(&t.app, &browser, CONNECTOR, "alice").await;

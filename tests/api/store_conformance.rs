@@ -268,6 +268,26 @@ async fn a_connector_changed_since_it_was_read_is_detected(db: Db) {
     assert!(!unchanged("acme", Some(seen.clone())).await);
     let fresh = read("acme").await.expect("exists");
     assert!(unchanged("acme", Some(fresh.clone())).await);
+    // A write in the same millisecond that changed only the domains (same sealed secrets,
+    // same config): updated_at alone cannot tell, the domains can.
+    let mut other = fresh.clone();
+    other.domains = vec!["other.test".into()];
+    {
+        let mut c = s.store.write().await.expect("conn");
+        connectors::upsert(&mut c, &other).await.expect("upsert");
+        sqlx::query("UPDATE connectors SET updated_at = $1 WHERE id = $2")
+            .bind(fresh.updated_at)
+            .bind("acme")
+            .execute(&mut *c)
+            .await
+            .expect("same millisecond");
+    }
+    assert!(
+        !unchanged("acme", Some(fresh.clone())).await,
+        "domains changed"
+    );
+    let fresh = read("acme").await.expect("exists");
+    assert!(unchanged("acme", Some(fresh.clone())).await);
     // Deleted meanwhile.
     {
         let mut c = s.store.write().await.expect("conn");

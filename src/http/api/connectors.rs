@@ -11,7 +11,7 @@ use super::ApiJson;
 use crate::app::AppState;
 use crate::apply::{prepare_connector, ApplyContext, ConnectorSecrets, ConnectorSpec};
 use crate::connectors::saml::keys::SpKeyPair;
-use crate::connectors::settings::ConnectorSettings;
+use crate::connectors::settings::{ConnectorSettings, SamlSettings};
 use crate::error::AppError;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::connectors::{self as store, ConnectorRecord};
@@ -218,6 +218,28 @@ fn new_pair(id: &str) -> Result<SpKeyPair, AppError> {
     SpKeyPair::generate(&format!("ssogate SP {id}")).map_err(AppError::internal)
 }
 
+/// The shape of every SP key change: in one transaction, open the SAML connector (row
+/// locked on PostgreSQL), let `change` mutate its SAML settings and secrets (it returns the
+/// audit event's data and the answer), save, record `kind`, commit.
+async fn change_sp_key(
+    state: &AppState,
+    caller: &ApiCaller,
+    id: &str,
+    kind: &str,
+    change: impl FnOnce(&mut SamlSettings, &mut ConnectorSecrets) -> Result<(Value, Value), AppError>,
+) -> Result<Json<Value>, AppError> {
+    let mut tx = state.store.begin().await?;
+    let (rec, mut settings, mut secrets) = open_saml(state, &mut tx, id).await?;
+    let saml = settings
+        .saml
+        .as_mut()
+        .ok_or_else(|| AppError::internal("not saml"))?;
+    let (data, answer) = change(saml, &mut secrets)?;
+    save_saml(state, &mut tx, caller, rec, &settings, &secrets, kind, data).await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(Json(answer))
+}
+
 /// `POST /api/v1/connectors/{id}/rotate-sp-key`: a new SP key pair for a SAML connector.
 /// The new pair signs AuthnRequests and is published in the SP metadata at once (give
 /// the IdP the new certificate); the previous private key keeps decrypting assertions
@@ -229,39 +251,27 @@ pub async fn rotate_sp_key(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let pair = new_pair(&id)?;
-    let mut tx = state.store.begin().await?;
-    let (rec, mut settings, mut secrets) = open_saml(&state, &mut tx, &id).await?;
-    let saml = settings
-        .saml
-        .as_mut()
-        .ok_or_else(|| AppError::internal("not saml"))?;
-    // The current key stays as the previous one, so assertions the IdP still encrypts to
-    // the old certificate decrypt until the next rotation.
-    secrets.previous_sp_private_key_pem = secrets.sp_private_key_pem.take();
-    secrets.sp_private_key_pem = Some(pair.private_key_pem.clone());
-    saml.sp_certificate_pem = pair.certificate_pem.clone();
-    let dropped_staged = secrets.next_sp_private_key_pem.take().is_some();
-    saml.next_sp_certificate_pem = None;
-    let data = if dropped_staged {
-        json!({ "dropped_staged_key": true })
-    } else {
-        Value::Null
-    };
-    save_saml(
+    change_sp_key(
         &state,
-        &mut tx,
         &caller,
-        rec,
-        &settings,
-        &secrets,
+        &id,
         "connector.sp_key_rotated",
-        data,
+        |saml, secrets| {
+            let dropped_staged = secrets.rotate_sp_key(pair.private_key_pem);
+            saml.sp_certificate_pem = pair.certificate_pem.clone();
+            saml.next_sp_certificate_pem = None;
+            let data = if dropped_staged {
+                json!({ "dropped_staged_key": true })
+            } else {
+                Value::Null
+            };
+            Ok((
+                data,
+                json!({ "connector": id, "sp_certificate_pem": pair.certificate_pem }),
+            ))
+        },
     )
-    .await?;
-    tx.commit().await.map_err(crate::store::StoreError::from)?;
-    Ok(Json(
-        json!({ "connector": id, "sp_certificate_pem": pair.certificate_pem }),
-    ))
+    .await
 }
 
 /// `POST /api/v1/connectors/{id}/sp-key/stage`: generates the next SP key pair and
@@ -275,40 +285,32 @@ pub async fn stage_sp_key(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let pair = new_pair(&id)?;
-    let mut tx = state.store.begin().await?;
-    let (rec, mut settings, mut secrets) = open_saml(&state, &mut tx, &id).await?;
-    let saml = settings
-        .saml
-        .as_mut()
-        .ok_or_else(|| AppError::internal("not saml"))?;
-    let replaced = secrets
-        .next_sp_private_key_pem
-        .replace(pair.private_key_pem.clone())
-        .is_some();
-    let replaced_certificate = saml
-        .next_sp_certificate_pem
-        .replace(pair.certificate_pem.clone())
-        .and_then(|pem| certificate_sha256(&pem));
-    let data = json!({
-        "next_certificate_sha256": certificate_sha256(&pair.certificate_pem),
-        "replaced": replaced,
-        "replaced_certificate_sha256": replaced_certificate,
-    });
-    save_saml(
+    change_sp_key(
         &state,
-        &mut tx,
         &caller,
-        rec,
-        &settings,
-        &secrets,
+        &id,
         "connector.sp_key_staged",
-        data,
+        |saml, secrets| {
+            let replaced = secrets
+                .next_sp_private_key_pem
+                .replace(pair.private_key_pem)
+                .is_some();
+            let replaced_certificate = saml
+                .next_sp_certificate_pem
+                .replace(pair.certificate_pem.clone())
+                .and_then(|pem| certificate_sha256(&pem));
+            let data = json!({
+                "next_certificate_sha256": certificate_sha256(&pair.certificate_pem),
+                "replaced": replaced,
+                "replaced_certificate_sha256": replaced_certificate,
+            });
+            Ok((
+                data,
+                json!({ "connector": id, "next_sp_certificate_pem": pair.certificate_pem }),
+            ))
+        },
     )
-    .await?;
-    tx.commit().await.map_err(crate::store::StoreError::from)?;
-    Ok(Json(
-        json!({ "connector": id, "next_sp_certificate_pem": pair.certificate_pem }),
-    ))
+    .await
 }
 
 /// `POST /api/v1/connectors/{id}/sp-key/activate`: the staged pair becomes the current one
@@ -320,41 +322,35 @@ pub async fn activate_sp_key(
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let mut tx = state.store.begin().await?;
-    let (rec, mut settings, mut secrets) = open_saml(&state, &mut tx, &id).await?;
-    let saml = settings
-        .saml
-        .as_mut()
-        .ok_or_else(|| AppError::internal("not saml"))?;
-    let (Some(next_key), Some(next_certificate)) = (
-        secrets.next_sp_private_key_pem.take(),
-        saml.next_sp_certificate_pem.take(),
-    ) else {
-        return Err(AppError::conflict(
-            "sp_key_not_staged",
-            "no next SP key is staged; POST …/sp-key/stage first",
-        ));
-    };
-    let previous_certificate = std::mem::replace(&mut saml.sp_certificate_pem, next_certificate);
-    secrets.previous_sp_private_key_pem = secrets.sp_private_key_pem.replace(next_key);
-    let current = saml.sp_certificate_pem.clone();
-    let data = json!({
-        "certificate_sha256": certificate_sha256(&current),
-        "previous_certificate_sha256": certificate_sha256(&previous_certificate),
-    });
-    save_saml(
+    change_sp_key(
         &state,
-        &mut tx,
         &caller,
-        rec,
-        &settings,
-        &secrets,
+        &id,
         "connector.sp_key_activated",
-        data,
+        |saml, secrets| {
+            let (Some(next_key), Some(next_certificate)) = (
+                secrets.next_sp_private_key_pem.take(),
+                saml.next_sp_certificate_pem.take(),
+            ) else {
+                return Err(AppError::conflict(
+                    "sp_key_not_staged",
+                    "no next SP key is staged; POST …/sp-key/stage first",
+                ));
+            };
+            let previous_certificate =
+                std::mem::replace(&mut saml.sp_certificate_pem, next_certificate);
+            // The current key becomes the previous one (decryption only).
+            secrets.rotate_sp_key(next_key);
+            let current = &saml.sp_certificate_pem;
+            let data = json!({
+                "certificate_sha256": certificate_sha256(current),
+                "previous_certificate_sha256": certificate_sha256(&previous_certificate),
+            });
+            Ok((
+                data,
+                json!({ "connector": id, "sp_certificate_pem": current }),
+            ))
+        },
     )
-    .await?;
-    tx.commit().await.map_err(crate::store::StoreError::from)?;
-    Ok(Json(
-        json!({ "connector": id, "sp_certificate_pem": current }),
-    ))
+    .await
 }
