@@ -115,10 +115,11 @@ pub async fn apply_decision(
             user_id.clone()
         }
         Outcome::SignIn { user_id } => {
-            let identity = identities::find(conn, &c.id, &profile.subject)
-                .await?
-                .ok_or(StoreError::Conflict("identity vanished"))?;
-            identities::record_sign_in(conn, &identity.id, &raw).await?;
+            // The facts read the identity in this same transaction; only a concurrent
+            // removal can make this miss.
+            if !identities::record_sign_in(conn, &c.id, &profile.subject, &raw).await? {
+                return Err(StoreError::Conflict("identity vanished"));
+            }
             user_id.clone()
         }
     };

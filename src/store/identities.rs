@@ -98,13 +98,23 @@ pub async fn list_for_user(conn: &mut AnyConnection, user_id: &str) -> Result<Ve
 }
 
 /// Records a sign-in through this identity and the raw profile it brought.
-pub async fn record_sign_in(conn: &mut AnyConnection, id: &str, raw_profile: &Value) -> Result<()> {
+/// Records a sign-in through the identity (connector, subject): its latest raw profile
+/// and time. One statement, no read first; `false` if no such identity exists.
+pub async fn record_sign_in(
+    conn: &mut AnyConnection,
+    connector_id: &str,
+    subject: &str,
+    raw_profile: &Value,
+) -> Result<bool> {
     let now = now_ms();
-    sqlx::query("UPDATE identities SET raw_profile = $2, last_sign_in_at = $3, updated_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(json_text(raw_profile))
-        .bind(now)
-        .execute(conn)
-        .await?;
-    Ok(())
+    let done = sqlx::query(
+        "UPDATE identities SET raw_profile = $3, last_sign_in_at = $4, updated_at = $4 WHERE connector_id = $1 AND subject = $2",
+    )
+    .bind(connector_id)
+    .bind(subject)
+    .bind(json_text(raw_profile))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

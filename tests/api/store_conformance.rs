@@ -220,9 +220,17 @@ async fn identities_are_unique_per_connector_and_subject(db: Db) {
         None,
         "subjects are case-sensitive"
     );
-    identities::record_sign_in(&mut c, &id.id, &json!({"v": 2}))
-        .await
-        .expect("touch");
+    assert!(
+        identities::record_sign_in(&mut c, "acme", "G-123", &json!({"v": 2}))
+            .await
+            .expect("touch")
+    );
+    assert!(
+        !identities::record_sign_in(&mut c, "acme", "g-123", &json!({"v": 3}))
+            .await
+            .expect("touch"),
+        "no identity: nothing recorded"
+    );
     let list = identities::list_for_user(&mut c, &a.id)
         .await
         .expect("list");
