@@ -37,8 +37,9 @@ pub struct ServerConfig {
     /// The URL people and IdPs reach ssogate at (used for ACS/callback URLs and cookies).
     /// Empty means `http://<listen address>`.
     pub public_url: String,
-    /// Peers (CIDRs, e.g. `127.0.0.1/32`, `10.0.0.0/8`) whose X-Forwarded-Host,
-    /// X-Forwarded-Uri, X-Forwarded-Proto and X-Original-URL headers forward-auth believes.
+    /// Peers (CIDRs, e.g. `127.0.0.1/32`, `10.0.0.0/8`) whose forwarded headers are
+    /// believed: X-Forwarded-Host/-Uri/-Proto by forward-auth (which answers only them),
+    /// and X-Forwarded-For for the client address of rate limits and per-client caps.
     /// From any other peer those headers are ignored.
     pub trusted_proxies: Vec<String>,
 }

@@ -45,6 +45,7 @@ write_config() {
         proxy_set_header X-Forwarded-Host \$http_host;
         proxy_set_header X-Forwarded-Uri \$request_uri;
         proxy_set_header X-Forwarded-Proto \$scheme;
+        proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
     }
 
     location @ssogate_login {
