@@ -22,6 +22,7 @@ mod oidc_mock;
 mod oidc_rp;
 mod pages;
 mod provisioning;
+mod reissued_email;
 mod saml_acs;
 mod saml_forge;
 mod saml_keycloak;
