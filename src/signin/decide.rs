@@ -387,13 +387,15 @@ fn decide_account(c: &ConnectorFacts, profile: &ExternalProfile, facts: &Facts) 
         // for a different person (a departed employee's `first.last@` given to a new
         // hire). Linking would hand the newcomer the old account, its roles and data.
         // Only an administrator can tell a re-created IdP user from a new person.
+        // Not for the email connector: there the one-time code just proved control of the
+        // address, which is all that connector ever vouches for.
         let others: Vec<&str> = user
             .connector_subjects
             .iter()
             .filter(|s| **s != profile.subject)
             .map(String::as_str)
             .collect();
-        if !others.is_empty() {
+        if c.kind != ConnectorKind::Email && !others.is_empty() {
             trace.push(format!(
                 "the account with this email is linked to connector {} under another subject ({}): no link",
                 c.id,

@@ -308,6 +308,21 @@ fn sso_row6_an_account_linked_to_this_connector_under_another_subject_is_refused
         },
     );
     assert_eq!(d.refused(), Some(RefuseReason::SubjectChangedForEmail));
+    // Not the email connector: its one-time code proves control of the address itself.
+    let d = decide(
+        &connector(ConnectorKind::Email),
+        &profile(Some("alice@example.org"), true),
+        &Facts {
+            user_with_email: Some(user_linked("u1", "alice@example.org", "G-1")),
+            ..facts()
+        },
+    );
+    assert_eq!(
+        d.outcome,
+        Outcome::Link {
+            user_id: "u1".into()
+        }
+    );
     // The account's own subject at this connector still signs in (the linked row wins).
     let d = decide(
         &c,
