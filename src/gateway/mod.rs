@@ -349,9 +349,9 @@ impl Gateway {
         }
         Ok(Some((
             Arc::new(Identity {
+                name: user.display_name(),
                 user_id: user.id,
                 email: user.email,
-                name: user.name,
                 memberships,
             }),
             expires_at,

@@ -23,6 +23,7 @@ mod oidc_rp;
 mod pages;
 mod provisioning;
 mod rate_limits;
+mod reissued_email;
 mod saml_acs;
 mod saml_forge;
 mod saml_keycloak;
