@@ -135,10 +135,11 @@ async fn expired_sessions_are_cleaned_up_in_the_background() {
     }
 }
 
-/// Logout (or suspension) while another request of the same browser is between loading
-/// the session and saving it (activity, once a minute): the ended session is not written
-/// back. Deterministic on PostgreSQL: the test holds the DELETE's row lock, waits until
-/// the request's save is blocked on it, then commits.
+/// Logout while another request of the same browser is between loading the session and
+/// saving it (activity moves the idle expiry, about once a minute): the ended session is
+/// not written back. Made deterministic on PostgreSQL with a row lock the test holds: the
+/// logout's DELETE queues on it first, then the other request's save; the test releases
+/// the lock, the logout commits, then the save runs against a row that is gone.
 #[tokio::test]
 async fn a_session_ended_during_a_request_stays_ended() {
     use sqlx::Connection;
@@ -147,56 +148,55 @@ async fn a_session_ended_during_a_request_stays_ended() {
     // Last activity two minutes ago: the next request moves the idle expiry (a save).
     let sid = super::support::sign_in_at(&app, &uid, ssogate::store::now_ms() - 120_000).await;
     let cookie = super::support::cookie(&app, &sid);
-    let me = |cookie: String| {
-        let client = crate::helpers::new_client();
-        let url = app.url("/me");
-        async move {
-            client
-                .get(url)
-                .header("cookie", cookie)
-                .send()
-                .await
-                .expect("request")
-        }
+    let send = |method: reqwest::Method, path: &str| {
+        let req = crate::helpers::new_client()
+            .request(method, app.url(path))
+            .header("cookie", cookie.clone());
+        tokio::spawn(async move { req.send().await.expect("request") })
     };
-
-    let mut logout = sqlx::AnyConnection::connect(&app.db.url)
-        .await
-        .expect("connect");
-    let mut tx = logout.begin().await.expect("begin");
-    // What logout and suspension run, not yet committed.
-    assert_eq!(
-        ssogate::store::sessions::delete_for_user(&mut tx, &uid)
-            .await
-            .expect("delete"),
-        1
-    );
-    let request = tokio::spawn(me(cookie.clone()));
-    // Wait until the request's save waits for the row lock.
     let mut watch = sqlx::AnyConnection::connect(&app.db.url)
         .await
         .expect("connect");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (waiting,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&mut watch)
-        .await
-        .expect("pg_stat_activity");
-        if waiting > 0 {
-            break;
+    /// Waits until `n` statements of the app wait for a lock.
+    async fn waiting_for_locks(watch: &mut sqlx::AnyConnection, n: i64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (waiting,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut *watch)
+            .await
+            .expect("pg_stat_activity");
+            if waiting >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{n} statements never queued on the session's row"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the request never saved its session"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tx.commit().await.expect("commit");
-    let r = request.await.expect("join");
-    assert_eq!(r.status(), 200, "it was signed in when the request began");
 
+    let mut gate = sqlx::AnyConnection::connect(&app.db.url)
+        .await
+        .expect("connect");
+    let mut tx = gate.begin().await.expect("begin");
+    sqlx::query("SELECT id FROM sessions WHERE id = $1 FOR UPDATE")
+        .bind(&sid)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("lock the session's row");
+    let logout = send(reqwest::Method::POST, "/logout");
+    waiting_for_locks(&mut watch, 1).await;
+    let me = send(reqwest::Method::GET, "/me");
+    waiting_for_locks(&mut watch, 2).await;
+    tx.commit().await.expect("release");
+
+    let logout = logout.await.expect("join");
+    assert!(logout.status().is_redirection(), "{}", logout.status());
+    let me = me.await.expect("join");
+    assert_eq!(me.status(), 200, "it was signed in when the request began");
     let mut c = app.store.read().await.expect("conn");
     assert_eq!(
         ssogate::store::sessions::count_for_user(&mut c, &uid)
@@ -206,7 +206,7 @@ async fn a_session_ended_during_a_request_stays_ended() {
         "the ended session was written back"
     );
     drop(c);
-    let r = me(cookie).await;
+    let r = send(reqwest::Method::GET, "/me").await.expect("join");
     assert_eq!(r.status(), 303, "signed out stays signed out");
     assert_eq!(
         r.headers().get("location").and_then(|v| v.to_str().ok()),
