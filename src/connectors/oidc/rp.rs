@@ -86,7 +86,10 @@ impl OidcRp {
     /// The issuer's discovery document and keys, unless the issuer is a plain-http
     /// address that was not explicitly allowed (checked at every use, not only when the
     /// connector was saved: a row saved before the check existed is refused too).
-    async fn provider(&self, providers: &ProviderCache) -> Result<Arc<Provider>, OidcError> {
+    pub(crate) async fn provider(
+        &self,
+        providers: &ProviderCache,
+    ) -> Result<Arc<Provider>, OidcError> {
         crate::connectors::trust_anchor::check_named(
             "issuer",
             &self.settings.issuer,
