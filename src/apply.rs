@@ -38,7 +38,7 @@ use crate::connectors::saml::metadata::{fetch_idp_metadata, parse_idp_metadata};
 use crate::connectors::settings::{
     AttributeMapping, ConnectorSettings, OidcSettings, ProfileSync, RoleMapping, SamlSettings,
 };
-use crate::connectors::{valid_connector_id, ConnectorKind};
+use crate::connectors::{trust_anchor, valid_connector_id, ConnectorKind};
 use crate::email::normalize_domain;
 use crate::secrets::MasterKey;
 use crate::store::audit::{self, NewAuditEvent};
@@ -92,6 +92,10 @@ pub struct ConnectorSpec {
     /// Group/claim → organization-role mapping rules.
     #[serde(default)]
     pub role_mappings: Vec<RoleMapping>,
+    /// Accept a plain-http metadata URL or issuer on a non-loopback host (optional,
+    /// default false; see [`crate::connectors::trust_anchor`]).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 fn yes() -> bool {
@@ -153,6 +157,12 @@ pub enum ApplyError {
     Read { file: String, cause: String },
     #[error("{0}")]
     Invalid(String),
+    /// A plain-http trust anchor (its own error code in the API).
+    #[error("{who}: {cause}")]
+    InsecureTrustAnchor {
+        who: String,
+        cause: crate::connectors::trust_anchor::InsecureTrustAnchor,
+    },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
@@ -305,6 +315,11 @@ pub async fn prepare_connector(
         oidc: None,
         social: None,
         role_mappings: spec.role_mappings.clone(),
+        allow_insecure_http: spec.allow_insecure_http,
+    };
+    let insecure = |cause| ApplyError::InsecureTrustAnchor {
+        who: who.clone(),
+        cause,
     };
     match kind {
         ConnectorKind::Saml => {
@@ -313,6 +328,8 @@ pub async fn prepare_connector(
             })?;
             let (xml, url) = match (&s.idp_metadata_url, &s.idp_metadata_file, &s.idp_metadata_xml) {
                 (Some(url), None, None) => {
+                    // Checked before fetching: nothing is requested over an insecure URL.
+                    trust_anchor::check(url, spec.allow_insecure_http).map_err(insecure)?;
                     let (xml, _) = fetch_idp_metadata(ctx.http, url).await.map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?;
                     (xml, Some(url.clone()))
                 }
@@ -418,6 +435,8 @@ pub async fn prepare_connector(
                     "{who}: oidc.issuer must be an http(s) URL"
                 )));
             }
+            trust_anchor::check_named("issuer", &o.issuer, spec.allow_insecure_http)
+                .map_err(insecure)?;
             let secret = match (&o.client_secret, &o.client_secret_env) {
                 (Some(s), None) => Some(s.clone()),
                 (None, Some(var)) => Some(std::env::var(var).map_err(|_| {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::connectors::saml::metadata::asn1_to_unix;
 use crate::connectors::settings::ConnectorSettings;
-use crate::connectors::ConnectorKind;
+use crate::connectors::{trust_anchor, ConnectorKind};
 use crate::email::domain_matches;
 use crate::store::connectors::{self as connector_store, ConnectorRecord};
 use crate::store::organizations::{self as orgs, Organization};
@@ -209,6 +209,31 @@ pub fn lint(
         let Some(settings) = &p.settings else {
             continue;
         };
+        // Plain-http trust anchors (see crate::connectors::trust_anchor).
+        let anchors = settings
+            .saml
+            .iter()
+            .filter_map(|s| s.idp_metadata_url.as_deref())
+            .chain(settings.oidc.iter().map(|o| o.issuer.as_str()));
+        for url in anchors.filter(|u| trust_anchor::is_insecure(u)) {
+            out.push(if settings.allow_insecure_http {
+                LintWarning {
+                    code: "insecure_http_allowed",
+                    objects: vec![connector(&p.rec.id)],
+                    message: format!("connector {} fetches its IdP's signing keys over plain http ({url}) because allow_insecure_http = true: anyone on the network path can swap them and forge sign-ins", p.rec.id),
+                    fix: format!("use the https address of the IdP and remove allow_insecure_http from {}", p.rec.id),
+                }
+            } else {
+                // A row saved before plain http was refused: its metadata is no longer
+                // refreshed, its OIDC sign-ins are refused.
+                LintWarning {
+                    code: trust_anchor::CODE,
+                    objects: vec![connector(&p.rec.id)],
+                    message: format!("connector {} names a plain-http IdP address ({url}), which is refused: its IdP metadata is not refreshed and OIDC sign-ins through it fail", p.rec.id),
+                    fix: format!("use the https address of the IdP on {} (or set allow_insecure_http = true, knowing the risk)", p.rec.id),
+                }
+            });
+        }
         if let Some(saml) = &settings.saml {
             let email_attr = saml.attributes.email.as_str();
             let subject_is_email = saml

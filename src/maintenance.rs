@@ -1,6 +1,26 @@
 //! IdP metadata refresh while `serve` runs (URL-configured SAML connectors, so an IdP's
 //! key rollover does not break sign-ins). Expired rows are purged by the one clean-up
 //! task in [`crate::gateway::maintenance`].
+//!
+//! # The rule for background writes
+//!
+//! A background job reads, works for a while (here: fetches metadata over the network,
+//! seconds), then writes. Meanwhile an administrator may have disabled or deleted the
+//! connector, changed its domains or role mappings, or rotated or staged its SP key. So
+//! every background write
+//! - changes only the fields the job owns (here the metadata: XML, entity ID, SSO URL,
+//!   signing certificates), never the whole row it read;
+//! - only if those fields (and what the job's work depended on: the metadata URL and the
+//!   `allow_insecure_http` setting) are unchanged since it read them — the same
+//!   "unchanged since read" rule as `PUT` and `ssogate apply`, applied to what the job
+//!   writes; and
+//! - never re-creates a deleted row (an UPDATE, never an upsert).
+//!
+//! Otherwise the write is skipped and logged, and the next round starts again from the row
+//! as it is then ([`connector_store::update_config_fields`]). Before this rule the refresh
+//! wrote its stale copy back with an upsert and silently undid the administrator's change:
+//! a disabled connector signed people in again, a deleted one came back, a rotated SP key
+//! was restored.
 
 use std::time::Duration;
 
@@ -9,6 +29,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::connectors::saml::metadata::fetch_idp_metadata;
 use crate::connectors::settings::ConnectorSettings;
+use crate::connectors::trust_anchor;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::connectors as connector_store;
 use crate::store::StoreError;
@@ -18,28 +39,49 @@ pub struct RefreshReport {
     pub updated: Vec<String>,
     pub unchanged: Vec<String>,
     pub failed: Vec<String>,
+    /// Changed or deleted while its metadata was fetched: nothing written, tried again at
+    /// the next refresh.
+    pub skipped: Vec<String>,
 }
+
+/// The metadata fields of a SAML connector's `config` that the refresh owns (JSON
+/// pointers), and the fields its fetch depended on.
+const OWNED: [&str; 4] = [
+    "/saml/idp_metadata_xml",
+    "/saml/idp_entity_id",
+    "/saml/idp_sso_url",
+    "/saml/idp_signing_certificates",
+];
+const DEPENDED_ON: [&str; 2] = ["/saml/idp_metadata_url", "/allow_insecure_http"];
 
 /// Refetches the metadata of every enabled SAML connector configured with a URL. A fetch
 /// or parse failure keeps the last good metadata (logged, never breaks sign-ins); a
-/// change is saved and audited.
+/// change is saved and audited — only the metadata fields, and only if the connector did
+/// not change meanwhile (the rule in the module documentation).
 pub async fn refresh_saml_metadata(state: &AppState) -> Result<RefreshReport, StoreError> {
     let mut report = RefreshReport::default();
     let all = {
         let mut conn = state.store.read().await?;
         connector_store::list(&mut conn).await?
     };
-    for mut rec in all.into_iter().filter(|c| c.kind == "saml" && c.enabled) {
-        let Ok(mut settings) = serde_json::from_value::<ConnectorSettings>(rec.config.clone())
-        else {
+    for rec in all.into_iter().filter(|c| c.kind == "saml" && c.enabled) {
+        let Ok(settings) = serde_json::from_value::<ConnectorSettings>(rec.config.clone()) else {
             continue;
         };
-        let Some(saml) = settings.saml.as_mut() else {
+        let Some(saml) = settings.saml.as_ref() else {
             continue;
         };
         let Some(url) = saml.idp_metadata_url.clone() else {
             continue;
         };
+        // Metadata over plain http from a non-loopback host could be swapped by anyone on
+        // the path (a new signing certificate: forged sign-ins). A row saved before this
+        // check existed is not refetched either.
+        if let Err(e) = trust_anchor::check(&url, settings.allow_insecure_http) {
+            tracing::warn!(connector = %rec.id, error = %e, "IdP metadata refresh refused; keeping the last good metadata");
+            report.failed.push(rec.id.clone());
+            continue;
+        }
         let (xml, md) = match fetch_idp_metadata(&state.http, &url).await {
             Ok(x) => x,
             Err(e) => {
@@ -61,15 +103,25 @@ pub async fn refresh_saml_metadata(state: &AppState) -> Result<RefreshReport, St
             continue;
         }
         let before = json!({ "entity_id": saml.idp_entity_id, "sso_url": saml.idp_sso_url, "certificates": saml.idp_signing_certificates.len() });
-        saml.idp_metadata_xml = xml;
-        saml.idp_entity_id = md.entity_id.clone();
-        saml.idp_sso_url = sso;
-        saml.idp_signing_certificates = md.signing_certificates.clone();
-        let after = json!({ "entity_id": saml.idp_entity_id, "sso_url": saml.idp_sso_url, "certificates": saml.idp_signing_certificates.len() });
-        rec.config =
-            serde_json::to_value(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let after = json!({ "entity_id": md.entity_id, "sso_url": sso, "certificates": md.signing_certificates.len() });
+        let expect: Vec<(&str, Option<&serde_json::Value>)> = OWNED
+            .iter()
+            .chain(DEPENDED_ON.iter())
+            .map(|p| (*p, rec.config.pointer(p)))
+            .collect();
+        let set = [
+            (OWNED[0], json!(xml)),
+            (OWNED[1], json!(md.entity_id)),
+            (OWNED[2], json!(sso)),
+            (OWNED[3], json!(md.signing_certificates)),
+        ];
         let mut tx = state.store.begin().await?;
-        connector_store::upsert(&mut tx, &rec).await?;
+        if !connector_store::update_config_fields(&mut tx, &rec.id, &expect, &set).await? {
+            tx.rollback().await?;
+            tracing::info!(connector = %rec.id, "the connector changed or was deleted while its IdP metadata was fetched; nothing written, the next refresh tries again");
+            report.skipped.push(rec.id.clone());
+            continue;
+        }
         audit::record(
             &mut tx,
             &NewAuditEvent {

@@ -7,6 +7,7 @@
 pub mod oidc;
 pub mod saml;
 pub mod settings;
+pub mod trust_anchor;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -38,6 +38,14 @@ pub struct ConnectorSettings {
     /// Group/claim → organization-role mapping rules, evaluated on every sign-in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub role_mappings: Vec<RoleMapping>,
+    /// Accept a plain-`http://` IdP metadata URL or OIDC issuer on a non-loopback host
+    /// (refused otherwise: see [`super::trust_anchor`]; the linter warns when set).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_insecure_http: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Default for ConnectorSettings {
@@ -50,6 +58,7 @@ impl Default for ConnectorSettings {
             oidc: None,
             social: None,
             role_mappings: Vec::new(),
+            allow_insecure_http: false,
         }
     }
 }

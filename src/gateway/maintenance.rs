@@ -4,6 +4,13 @@
 //! expired sessions, pending logins, SAML replay-cache entries and keys that left the
 //! JWKS. Failures are logged and retried at the
 //! next tick: the instance keeps serving with what it has.
+//!
+//! Its writes follow the rule for background writes in [`crate::maintenance`] (never
+//! undo what someone else changed meanwhile): each clean-up is one conditional DELETE
+//! evaluated when it runs (a session whose expiry activity moved forward is not expired
+//! any more), and the key schedule only inserts new keys and sets retirement dates, in
+//! one transaction, never re-creating a removed key; two instances rotating at once are
+//! reconciled by the schedule itself ([`rotation`]). The app and key reloads only read.
 
 use std::time::Duration;
 

@@ -159,6 +159,66 @@ pub async fn unchanged_since(
     Ok(get_for_update(conn, id).await?.as_ref() == seen)
 }
 
+/// A background job's write (the IdP metadata refresh): sets the `config` fields named by
+/// JSON pointers in `set`, and only them, on the connector `id` if it still exists and every
+/// pointer in `expect` still has the value the job read (`None`: absent). Returns false,
+/// writing nothing, otherwise.
+///
+/// Why not [`upsert`] of the record read earlier: the job holds that copy for seconds
+/// (fetching metadata), and writing it whole would undo whatever an administrator did
+/// meanwhile — re-enable a disabled connector, re-create a deleted one, restore old
+/// domains, role mappings or a rotated SP key. Here the row is never inserted, the columns
+/// the job does not own (enabled, domains, secrets, …) are not written, the fields it does
+/// own are written only if nobody changed them since the job read them, and the rest of
+/// `config` is the row's current value, not the job's copy. The row is locked on
+/// PostgreSQL (SQLite has one writer) and the UPDATE also compares the `config` text it
+/// was computed from, so a concurrent write can never be lost under it.
+pub async fn update_config_fields(
+    conn: &mut AnyConnection,
+    id: &str,
+    expect: &[(&str, Option<&Value>)],
+    set: &[(&str, Value)],
+) -> Result<bool> {
+    let lock = if conn.backend_name() == "PostgreSQL" {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let row: Option<(String,)> = sqlx::query_as(&format!(
+        "SELECT config FROM connectors WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    // Deleted meanwhile: stays deleted.
+    let Some((current,)) = row else {
+        return Ok(false);
+    };
+    let mut config = parse_json(&current)?;
+    if expect
+        .iter()
+        .any(|(pointer, seen)| config.pointer(pointer) != *seen)
+    {
+        return Ok(false);
+    }
+    for (pointer, value) in set {
+        match config.pointer_mut(pointer) {
+            Some(slot) => *slot = value.clone(),
+            None => return Ok(false),
+        }
+    }
+    let done = sqlx::query(
+        "UPDATE connectors SET config = $2, updated_at = $3 WHERE id = $1 AND config = $4",
+    )
+    .bind(id)
+    .bind(json_text(&config))
+    .bind(now_ms())
+    .bind(&current)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<ConnectorRecord>> {
     let rows: Vec<ConnectorRow> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM connectors ORDER BY id"))

@@ -94,21 +94,31 @@ impl SessionStore for DbSessionStore {
         }
     }
 
+    /// Updates a live session, never inserts one. tower-sessions calls `save` for a session
+    /// it loaded earlier in the request (new sessions go through [`Self::create`]); by now
+    /// logout, suspension or "sign out everywhere" may have deleted the row, or it may
+    /// have expired. An upsert would write the ended session back — logged in again, and a
+    /// suspended user's sessions alive again after unsuspend — so a row that is gone or
+    /// expired stays gone. The browser then gets its cookie once more, naming a session
+    /// that does not exist: the next request finds none and removes the cookie.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let data =
             serde_json::to_vec(&record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
         let mut conn = self.store.write().await.map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, data, expiry_date) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, expiry_date = excluded.expiry_date",
+        let done = sqlx::query(
+            "UPDATE sessions SET user_id = $2, data = $3, expiry_date = $4 WHERE id = $1 AND expiry_date > $5",
         )
         .bind(record.id.to_string())
         .bind(user_id_of(record))
         .bind(data)
         .bind(self.expiry_column(record))
+        .bind(now_ms())
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            tracing::info!("a session ended while a request used it; not saved");
+        }
         Ok(())
     }
 

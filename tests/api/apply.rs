@@ -315,3 +315,31 @@ default_roles = ["membr"]
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
 }
+
+/// Plain-http trust anchors are refused by `apply` (before anything is fetched: the hosts
+/// do not exist); `allow_insecure_http = true` (optional, default false) allows one and
+/// the linter then warns.
+#[test]
+fn apply_refuses_plain_http_trust_anchors_unless_allowed() {
+    let env = Env::new();
+    let refused = |file: &str, message: &str| {
+        let out = env.apply(file);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{err}");
+    };
+    refused(
+        "[[connectors]]\nid = \"acme\"\nkind = \"saml\"\n[connectors.saml]\nidp_metadata_url = \"http://idp.example.com/metadata\"\n",
+        "connector \"acme\": insecure_trust_anchor: metadata_url must be https (or set allow_insecure_http = true): http://idp.example.com/metadata",
+    );
+    let oidc = |flag: &str| {
+        format!("[[connectors]]\nid = \"corp\"\nkind = \"oidc\"\n{flag}[connectors.oidc]\nissuer = \"http://idp.example.com/realms/corp\"\nclient_id = \"ssogate\"\n")
+    };
+    let message = "connector \"corp\": insecure_trust_anchor: issuer must be https (or set allow_insecure_http = true): http://idp.example.com/realms/corp";
+    refused(&oidc(""), message);
+    refused(&oidc("allow_insecure_http = false\n"), message);
+    let out = env.apply(&oidc("allow_insecure_http = true\n"));
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning [insecure_http_allowed]"), "{err}");
+}

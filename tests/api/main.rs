@@ -32,3 +32,4 @@ mod saml_verify;
 mod signin_keycloak;
 mod signin_refusals;
 mod store_conformance;
+mod trust_anchors;

@@ -29,6 +29,7 @@ fn keycloak_rp() -> OidcRp {
         client_secret: Some("ssogate-oidc-secret".into()),
         redirect_uri: REDIRECT_URI.into(),
         domains: vec!["acme.test".into()],
+        allow_insecure_http: false,
     }
 }
 

@@ -430,6 +430,7 @@ impl MockOp {
             client_secret: Some(CLIENT_SECRET.into()),
             redirect_uri: REDIRECT_URI.into(),
             domains: vec!["acme.test".into()],
+            allow_insecure_http: false,
         }
     }
 

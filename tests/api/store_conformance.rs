@@ -35,10 +35,12 @@ conformance!(
     identities_are_unique_per_connector_and_subject,
     connectors_round_trip_and_claim_domains,
     a_connector_changed_since_it_was_read_is_detected,
+    a_background_write_changes_only_its_fields_and_never_recreates_a_connector,
     organizations_and_jit_lookups,
     role_grants_keep_their_source,
     audit_events_filter_and_paginate_newest_first,
     sessions_store,
+    saving_an_ended_session_never_brings_it_back,
     pending_logins_are_single_use_bound_expiring_and_capped,
     pending_logins_are_capped_per_client_before_the_global_cap,
     saml_assertion_ids_are_accepted_once,
@@ -1137,4 +1139,245 @@ async fn concurrent_writers_never_fail(db: Db) {
     let mut c = s.store.read().await.expect("conn");
     assert_eq!(users::count(&mut c).await.expect("count"), 100);
     assert_eq!(audit::count(&mut c).await.expect("count"), 100);
+}
+
+/// The IdP metadata refresh's write ([`connectors::update_config_fields`]): what an
+/// administrator changed while the job held its copy stands.
+async fn a_background_write_changes_only_its_fields_and_never_recreates_a_connector(db: Db) {
+    let s = fresh_store(db).await;
+    let rec = ConnectorRecord {
+        id: "acme".into(),
+        kind: "saml".into(),
+        display_name: "Acme SSO".into(),
+        enabled: true,
+        config: json!({
+            "create_accounts": true,
+            "saml": {
+                "idp_metadata_url": "https://idp.acme.test/metadata",
+                "idp_metadata_xml": "<v1/>",
+                "idp_signing_certificates": ["cert-1"],
+                "sp_certificate_pem": "sp-1",
+            },
+        }),
+        secrets: Some("v1:sealed".into()),
+        domains: vec!["acme.test".into()],
+        created_at: 0,
+        updated_at: 0,
+    };
+    {
+        let mut c = s.store.write().await.expect("conn");
+        connectors::upsert(&mut c, &rec).await.expect("upsert");
+    }
+    let get = |id: &'static str| {
+        let store = s.store.clone();
+        async move {
+            let mut c = store.read().await.expect("conn");
+            connectors::get(&mut c, id).await.expect("get")
+        }
+    };
+    let seen = get("acme").await.expect("exists");
+    let expect_of = |seen: &ConnectorRecord| -> Vec<(&'static str, Option<serde_json::Value>)> {
+        [
+            "/saml/idp_metadata_url",
+            "/saml/idp_metadata_xml",
+            "/saml/idp_signing_certificates",
+        ]
+        .into_iter()
+        .map(|p| (p, seen.config.pointer(p).cloned()))
+        .collect()
+    };
+    let write = |expect: Vec<(&'static str, Option<serde_json::Value>)>| {
+        let store = s.store.clone();
+        async move {
+            let expect: Vec<(&str, Option<&serde_json::Value>)> =
+                expect.iter().map(|(p, v)| (*p, v.as_ref())).collect();
+            let set = [
+                ("/saml/idp_metadata_xml", json!("<v2/>")),
+                (
+                    "/saml/idp_signing_certificates",
+                    json!(["cert-1", "cert-2"]),
+                ),
+            ];
+            let mut tx = store.begin().await.expect("tx");
+            let done = connectors::update_config_fields(&mut tx, "acme", &expect, &set)
+                .await
+                .expect("update");
+            tx.commit().await.expect("commit");
+            done
+        }
+    };
+
+    // Meanwhile an administrator disables the connector, changes its domains, adds a role
+    // mapping and rotates its SP key (new certificate, new sealed secrets).
+    let mut admin = seen.clone();
+    admin.enabled = false;
+    admin.domains = vec!["acme.test".into(), "acme.example".into()];
+    admin.config["role_mappings"] =
+        json!([{"id": "r1", "value": "eng", "organization": "Acme", "role": "member"}]);
+    admin.config["saml"]["sp_certificate_pem"] = json!("sp-2");
+    admin.secrets = Some("v1:sealed-after-rotation".into());
+    {
+        let mut c = s.store.write().await.expect("conn");
+        connectors::upsert(&mut c, &admin)
+            .await
+            .expect("admin change");
+    }
+    assert!(
+        write(expect_of(&seen)).await,
+        "the fields it owns did not change: written"
+    );
+    let after = get("acme").await.expect("still there");
+    assert!(!after.enabled, "stays disabled");
+    assert_eq!(
+        after.domains,
+        vec!["acme.example".to_string(), "acme.test".to_string()]
+    );
+    assert_eq!(after.secrets.as_deref(), Some("v1:sealed-after-rotation"));
+    assert_eq!(after.config["role_mappings"], admin.config["role_mappings"]);
+    assert_eq!(after.config["saml"]["sp_certificate_pem"], json!("sp-2"));
+    assert_eq!(after.config["saml"]["idp_metadata_xml"], json!("<v2/>"));
+    assert_eq!(
+        after.config["saml"]["idp_signing_certificates"],
+        json!(["cert-1", "cert-2"])
+    );
+
+    // A field it owns (or depends on) changed since it read them: nothing is written.
+    let stale = expect_of(&seen);
+    let mut moved = after.clone();
+    moved.config["saml"]["idp_metadata_url"] = json!("https://idp2.acme.test/metadata");
+    {
+        let mut c = s.store.write().await.expect("conn");
+        connectors::upsert(&mut c, &moved)
+            .await
+            .expect("admin change");
+    }
+    let before_skip = get("acme").await.expect("exists");
+    assert!(!write(stale).await, "changed since read: skipped");
+    assert_eq!(
+        get("acme").await,
+        Some(before_skip.clone()),
+        "nothing written"
+    );
+    // A pointer to set that does not exist: skipped too (nothing half-written).
+    {
+        let expect: Vec<(&str, Option<&serde_json::Value>)> = Vec::new();
+        let mut tx = s.store.begin().await.expect("tx");
+        assert!(!connectors::update_config_fields(
+            &mut tx,
+            "acme",
+            &expect,
+            &[
+                ("/saml/idp_metadata_xml", json!("<v3/>")),
+                ("/nowhere/x", json!(1))
+            ],
+        )
+        .await
+        .expect("update"));
+        tx.rollback().await.expect("rollback");
+    }
+    assert_eq!(get("acme").await, Some(before_skip.clone()));
+
+    // Deleted meanwhile: stays deleted.
+    let fresh = expect_of(&before_skip);
+    {
+        let mut c = s.store.write().await.expect("conn");
+        assert!(connectors::delete(&mut c, "acme").await.expect("delete"));
+    }
+    assert!(!write(fresh).await, "a deleted connector is not written");
+    assert_eq!(get("acme").await, None, "and not re-created");
+}
+
+/// tower-sessions calls `save` for a session it loaded earlier in the request. A session
+/// ended in between (logout, suspension, idle expiry) must not be written back.
+async fn saving_an_ended_session_never_brings_it_back(db: Db) {
+    let s = fresh_store(db).await;
+    let store = DbSessionStore::new(s.store.clone());
+    let in_an_hour = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let new_record = |user: &str| {
+        let mut r = Record {
+            id: Id::default(),
+            data: Default::default(),
+            expiry_date: in_an_hour,
+        };
+        r.data.insert(sessions::USER_ID_KEY.into(), json!(user));
+        r
+    };
+    let count = |user: &'static str| {
+        let store = s.store.clone();
+        async move {
+            let mut c = store.read().await.expect("conn");
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE user_id = $1")
+                .bind(user)
+                .fetch_one(&mut *c)
+                .await
+                .expect("count");
+            n
+        }
+    };
+
+    // Logout: a request loaded the session, logout deleted it, the request saves.
+    let mut rec = new_record("user-1");
+    store.create(&mut rec).await.expect("create");
+    let mut loaded = store.load(&rec.id).await.expect("load").expect("live");
+    store.delete(&rec.id).await.expect("logout");
+    loaded.data.insert("seen_at".into(), json!(now_ms()));
+    store.save(&loaded).await.expect("save is not an error");
+    assert!(
+        store.load(&rec.id).await.expect("load").is_none(),
+        "logged out stays logged out"
+    );
+    assert_eq!(count("user-1").await, 0, "no row at all, live or not");
+
+    // Suspension ends every session of the user; an in-flight save does not revive one.
+    let mut a = new_record("user-2");
+    let mut b = new_record("user-2");
+    store.create(&mut a).await.expect("create");
+    store.create(&mut b).await.expect("create");
+    let loaded_a = store.load(&a.id).await.expect("load").expect("live");
+    {
+        let mut c = s.store.write().await.expect("conn");
+        assert_eq!(
+            sessions::delete_for_user(&mut c, "user-2")
+                .await
+                .expect("suspend"),
+            2
+        );
+    }
+    store.save(&loaded_a).await.expect("save");
+    assert_eq!(
+        count("user-2").await,
+        0,
+        "suspension ended them all, for good"
+    );
+
+    // An expired session is not moved forward by a late save.
+    let mut idle = new_record("user-3");
+    idle.expiry_date = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    store.create(&mut idle).await.expect("create");
+    idle.expiry_date = in_an_hour;
+    store.save(&idle).await.expect("save");
+    assert!(
+        store.load(&idle.id).await.expect("load").is_none(),
+        "not revived"
+    );
+
+    // `save` never inserts a session it was not given by `create`.
+    let never = new_record("user-4");
+    store.save(&never).await.expect("save");
+    assert_eq!(count("user-4").await, 0);
+
+    // A live session still saves.
+    let mut live = new_record("user-5");
+    store.create(&mut live).await.expect("create");
+    live.data.insert("connector".into(), json!("acme"));
+    store.save(&live).await.expect("save");
+    assert_eq!(
+        store
+            .load(&live.id)
+            .await
+            .expect("load")
+            .expect("live")
+            .data["connector"],
+        json!("acme")
+    );
 }

@@ -54,6 +54,8 @@ pub enum OidcError {
     CodeMissing,
     #[error("the identity provider did not send the claim configured as the subject")]
     SubjectMissing,
+    #[error("the identity provider's address is plain http ({0})")]
+    InsecureTrustAnchor(String),
     #[error("the OIDC sign-in could not be processed")]
     Internal(String),
 }
@@ -87,6 +89,7 @@ impl OidcError {
             OidcError::IssuedInFuture => "oidc_iat_in_future",
             OidcError::CodeMissing => "oidc_code_missing",
             OidcError::SubjectMissing => "oidc_subject_missing",
+            OidcError::InsecureTrustAnchor(_) => crate::connectors::trust_anchor::CODE,
             OidcError::Internal(_) => "oidc_internal",
         }
     }

@@ -199,7 +199,7 @@ pub async fn verify_id_token(
     nonce: &str,
     access_token: Option<&str>,
 ) -> Result<VerifiedIdToken, OidcError> {
-    let provider = providers.provider(&rp.settings.issuer).await?;
+    let provider = rp.provider(providers).await?;
     verify_with_provider(rp, providers, provider, raw, nonce, access_token).await
 }
 

@@ -3,6 +3,7 @@
 //! The caller owns `state`: it stores the pending login under it and takes it back,
 //! single-use and bound to the browser, before calling [`finish`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -41,6 +42,8 @@ pub struct OidcRp {
     /// `<public_url>/oidc/<id>/callback`.
     pub redirect_uri: String,
     pub domains: Vec<String>,
+    /// The connector's `allow_insecure_http` (see [`crate::connectors::trust_anchor`]).
+    pub allow_insecure_http: bool,
 }
 
 impl std::fmt::Debug for OidcRp {
@@ -76,7 +79,24 @@ impl OidcRp {
                 rec.id
             ),
             domains: rec.domains.clone(),
+            allow_insecure_http: settings.allow_insecure_http,
         })
+    }
+
+    /// The issuer's discovery document and keys, unless the issuer is a plain-http
+    /// address that was not explicitly allowed (checked at every use, not only when the
+    /// connector was saved: a row saved before the check existed is refused too).
+    pub(crate) async fn provider(
+        &self,
+        providers: &ProviderCache,
+    ) -> Result<Arc<Provider>, OidcError> {
+        crate::connectors::trust_anchor::check_named(
+            "issuer",
+            &self.settings.issuer,
+            self.allow_insecure_http,
+        )
+        .map_err(|e| OidcError::InsecureTrustAnchor(e.to_string()))?;
+        providers.provider(&self.settings.issuer).await
     }
 }
 
@@ -216,7 +236,7 @@ fn random_token() -> String {
 
 /// The authorization URL of a code flow with PKCE S256, a fresh state and nonce.
 pub async fn start(rp: &OidcRp, providers: &ProviderCache) -> Result<AuthStart, OidcError> {
-    let provider = providers.provider(&rp.settings.issuer).await?;
+    let provider = rp.provider(providers).await?;
     let client = rp_client(rp, &provider)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256_len(32);
     let state = random_token();
@@ -264,7 +284,7 @@ pub async fn finish(
     nonce: &str,
     pkce_verifier: &str,
 ) -> Result<ExternalProfile, OidcError> {
-    let provider = providers.provider(&rp.settings.issuer).await?;
+    let provider = rp.provider(providers).await?;
 
     // RFC 9207 section 2.4: compare by simple string comparison; require it when the
     // provider advertises it (otherwise stripping it would defeat the check).

@@ -9,9 +9,10 @@ use serde_json::{json, Value};
 use super::auth::ApiCaller;
 use super::ApiJson;
 use crate::app::AppState;
-use crate::apply::{prepare_connector, ApplyContext, ConnectorSecrets, ConnectorSpec};
+use crate::apply::{prepare_connector, ApplyContext, ApplyError, ConnectorSecrets, ConnectorSpec};
 use crate::connectors::saml::keys::SpKeyPair;
 use crate::connectors::settings::{ConnectorSettings, SamlSettings};
+use crate::connectors::trust_anchor;
 use crate::error::AppError;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::connectors::{self as store, ConnectorRecord};
@@ -85,7 +86,12 @@ pub async fn put(
     };
     let rec = prepare_connector(&spec, existing.as_ref(), &ctx)
         .await
-        .map_err(|e| AppError::bad_request("connector_invalid", e.to_string()))?;
+        .map_err(|e| match e {
+            ApplyError::InsecureTrustAnchor { .. } => {
+                AppError::bad_request(trust_anchor::CODE, e.to_string())
+            }
+            e => AppError::bad_request("connector_invalid", e.to_string()),
+        })?;
     let mut tx = state.store.begin().await?;
     if !store::unchanged_since(&mut tx, &id, existing.as_ref()).await? {
         return Err(AppError::conflict(

@@ -134,3 +134,82 @@ async fn expired_sessions_are_cleaned_up_in_the_background() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Logout while another request of the same browser is between loading the session and
+/// saving it (activity moves the idle expiry, about once a minute): the ended session is
+/// not written back. Made deterministic on PostgreSQL with a row lock the test holds: the
+/// logout's DELETE queues on it first, then the other request's save; the test releases
+/// the lock, the logout commits, then the save runs against a row that is gone.
+#[tokio::test]
+async fn a_session_ended_during_a_request_stays_ended() {
+    use sqlx::Connection;
+    let app = crate::helpers::spawn_app(Db::Postgres).await;
+    let uid = super::support::user(&app, "kim@acme.test", "Kim", &[]).await;
+    // Last activity two minutes ago: the next request moves the idle expiry (a save).
+    let sid = super::support::sign_in_at(&app, &uid, ssogate::store::now_ms() - 120_000).await;
+    let cookie = super::support::cookie(&app, &sid);
+    let send = |method: reqwest::Method, path: &str| {
+        let req = crate::helpers::new_client()
+            .request(method, app.url(path))
+            .header("cookie", cookie.clone());
+        tokio::spawn(async move { req.send().await.expect("request") })
+    };
+    let mut watch = sqlx::AnyConnection::connect(&app.db.url)
+        .await
+        .expect("connect");
+    /// Waits until `n` statements of the app wait for a lock.
+    async fn waiting_for_locks(watch: &mut sqlx::AnyConnection, n: i64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (waiting,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut *watch)
+            .await
+            .expect("pg_stat_activity");
+            if waiting >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{n} statements never queued on the session's row"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    let mut gate = sqlx::AnyConnection::connect(&app.db.url)
+        .await
+        .expect("connect");
+    let mut tx = gate.begin().await.expect("begin");
+    sqlx::query("SELECT id FROM sessions WHERE id = $1 FOR UPDATE")
+        .bind(&sid)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("lock the session's row");
+    let logout = send(reqwest::Method::POST, "/logout");
+    waiting_for_locks(&mut watch, 1).await;
+    let me = send(reqwest::Method::GET, "/me");
+    waiting_for_locks(&mut watch, 2).await;
+    tx.commit().await.expect("release");
+
+    let logout = logout.await.expect("join");
+    assert!(logout.status().is_redirection(), "{}", logout.status());
+    let me = me.await.expect("join");
+    assert_eq!(me.status(), 200, "it was signed in when the request began");
+    let mut c = app.store.read().await.expect("conn");
+    assert_eq!(
+        ssogate::store::sessions::count_for_user(&mut c, &uid)
+            .await
+            .expect("count"),
+        0,
+        "the ended session was written back"
+    );
+    drop(c);
+    let r = send(reqwest::Method::GET, "/me").await.expect("join");
+    assert_eq!(r.status(), 303, "signed out stays signed out");
+    assert_eq!(
+        r.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/login?return_to=%2Fme")
+    );
+}

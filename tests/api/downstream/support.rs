@@ -89,8 +89,14 @@ async fn user_with(app: &TestApp, profile: &Profile, memberships: &[(&str, &[&st
 
 /// A signed-in browser session for `user_id`: returns the session id (the cookie value).
 pub async fn sign_in(app: &TestApp, user_id: &str) -> String {
+    sign_in_at(app, user_id, now_ms()).await
+}
+
+/// [`sign_in`] as if it happened at `signed_in_at` (unix ms; its last activity too), so
+/// that the next request counts as activity and saves the session.
+pub async fn sign_in_at(app: &TestApp, user_id: &str, signed_in_at: i64) -> String {
     let c = &app.state.config.session;
-    let now = now_ms();
+    let now = signed_in_at;
     let expires_at = now + c.absolute_lifetime_secs as i64 * 1000;
     let mut record = Record {
         id: Id::default(),
