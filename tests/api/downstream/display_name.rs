@@ -52,7 +52,7 @@ async fn a_saml_users_name_reaches_me_the_headers_and_the_token(db: Db) {
         .expect("html");
     assert!(me.contains(r#"<dd id="name">Sam Aml</dd>"#), "{me}");
 
-    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    let r = verify(&app, "names", HOST, "/", Some(&sid)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         header(&r, "x-auth-request-name").as_deref(),
