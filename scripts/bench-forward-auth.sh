@@ -50,8 +50,8 @@ check() { # $1 = expected status, rest = curl args
   [ "$got" = "$want" ] || { echo "bench: expected $want, got $got for $*" >&2; exit 1; }
 }
 check 200 "$BASE/bench/baseline"
-check 200 "${FWD[@]}" -H "Cookie: ssogate_session=$SID" "$BASE/auth/verify"
-check 401 "${FWD[@]}" "$BASE/auth/verify"
+check 200 "${FWD[@]}" -H "Cookie: ssogate_session=$SID" "$BASE/auth/verify?app=bench"
+check 401 "${FWD[@]}" "$BASE/auth/verify?app=bench"
 
 # wrk output -> "req_per_sec p99_ms"
 run() {
@@ -72,8 +72,8 @@ r="$(run "$BASE/bench/baseline")"
 RPS[baseline]+="${r%% *} "; P99[baseline]+="${r##* } "; base_before="${r%% *}"
 show 0 baseline "$r"
 for round in $(seq 1 "$ROUNDS"); do
-  v="$(run "${FWD[@]}" -H "Cookie: ssogate_session=$SID" "$BASE/auth/verify")"; show "$round" verify "$v"
-  a="$(run "${FWD[@]}" "$BASE/auth/verify")"; show "$round" anon "$a"
+  v="$(run "${FWD[@]}" -H "Cookie: ssogate_session=$SID" "$BASE/auth/verify?app=bench")"; show "$round" verify "$v"
+  a="$(run "${FWD[@]}" "$BASE/auth/verify?app=bench")"; show "$round" anon "$a"
   b="$(run "$BASE/bench/baseline")"; show "$round" baseline "$b"
   base_after="${b%% *}"
   for kind in verify anon; do

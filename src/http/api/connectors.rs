@@ -220,8 +220,16 @@ fn certificate_sha256(pem: &str) -> Option<String> {
     Some(hex::encode(openssl::sha::sha256(&der)))
 }
 
-fn new_pair(id: &str) -> Result<SpKeyPair, AppError> {
-    SpKeyPair::generate(&format!("ssogate SP {id}")).map_err(AppError::internal)
+/// A new SP key pair, generated on the blocking pool: RSA key generation takes long
+/// enough (seconds on a loaded machine, in debug builds) that on a runtime thread it
+/// stalls other requests, among them one holding the database writer inside its
+/// transaction, and concurrent key changes then time out waiting for the database.
+async fn new_pair(id: &str) -> Result<SpKeyPair, AppError> {
+    let subject = format!("ssogate SP {id}");
+    tokio::task::spawn_blocking(move || SpKeyPair::generate(&subject))
+        .await
+        .map_err(|e| AppError::internal(e.to_string()))?
+        .map_err(AppError::internal)
 }
 
 /// The shape of every SP key change: in one transaction, open the SAML connector (row
@@ -256,7 +264,7 @@ pub async fn rotate_sp_key(
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let pair = new_pair(&id)?;
+    let pair = new_pair(&id).await?;
     change_sp_key(
         &state,
         &caller,
@@ -290,7 +298,7 @@ pub async fn stage_sp_key(
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let pair = new_pair(&id)?;
+    let pair = new_pair(&id).await?;
     change_sp_key(
         &state,
         &caller,
