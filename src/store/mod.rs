@@ -303,3 +303,39 @@ pub(crate) fn json_text(v: &serde_json::Value) -> String {
 pub(crate) fn parse_json(s: &str) -> Result<serde_json::Value> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("json column: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_database_that_cannot_serve_is_unavailable() {
+        assert!(StoreError::Db(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(StoreError::Db(sqlx::Error::PoolClosed).is_unavailable());
+        assert!(
+            StoreError::Db(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()))
+                .is_unavailable()
+        );
+        assert!(!StoreError::Db(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::Conflict("user").is_unavailable());
+        assert!(!StoreError::Corrupt("x".into()).is_unavailable());
+        assert!(!StoreError::Capacity.is_unavailable());
+        for code in [
+            "08006", "08001", "57P01", "57P02", "57P03", "53300", "53100", "25006",
+        ] {
+            assert!(pg_code_unavailable(code), "{code}");
+        }
+        // Unique and foreign-key violations, syntax errors, serialization failures: no.
+        for code in ["23505", "23503", "42601", "40001", "57014"] {
+            assert!(!pg_code_unavailable(code), "{code}");
+        }
+        // SQLITE_BUSY, BUSY_SNAPSHOT, LOCKED, READONLY, IOERR_WRITE, FULL, CANTOPEN.
+        for code in [5, 517, 6, 8, 778, 13, 14] {
+            assert!(sqlite_code_unavailable(code), "{code}");
+        }
+        // CONSTRAINT_UNIQUE, CONSTRAINT_FOREIGNKEY, CORRUPT, ERROR, MISUSE.
+        for code in [2067, 787, 11, 1, 21] {
+            assert!(!sqlite_code_unavailable(code), "{code}");
+        }
+    }
+}

@@ -250,35 +250,38 @@ async fn postgres_going_away_answers_503_and_ssogate_recovers_without_a_restart(
     pg.stop().await;
     let _ = release.send(());
     let r = in_flight.await.expect("task");
-    assert_eq!(retry_after(&r).as_deref(), Some("5"));
+    let ra = retry_after(&r);
     assert_eq!(
         refusal(r).await,
         (503, "database_unavailable".to_string()),
         "the interrupted first sign-in"
     );
+    assert_eq!(ra.as_deref(), Some("5"), "Retry-After");
 
     // While it is down: not ready, sign-ins and forward-auth say "try again".
     let r = app.get("/readyz").await;
-    assert_eq!(retry_after(&r).as_deref(), Some("5"));
+    let ra = retry_after(&r);
     assert_eq!(refusal(r).await, (503, "database_unavailable".to_string()));
+    assert_eq!(ra.as_deref(), Some("5"), "Retry-After");
     let r = new_client()
         .get(app.url("/login/mock"))
         .send()
         .await
         .expect("start");
-    assert_eq!(retry_after(&r).as_deref(), Some("5"));
+    let ra = retry_after(&r);
     assert_eq!(
         refusal(r).await,
         (503, "database_unavailable".to_string()),
         "a new sign-in"
     );
+    assert_eq!(ra.as_deref(), Some("5"), "Retry-After");
     let r = verify(&app, "wiki.test", "/", Some(&alice_sid)).await;
     assert_eq!(
         r.status(),
         503,
         "forward-auth: not 401/403 for a signed-in person"
     );
-    assert_eq!(retry_after(&r).as_deref(), Some("5"));
+    assert_eq!(retry_after(&r).as_deref(), Some("5"), "Retry-After");
     assert_eq!(app.get("/healthz").await.status(), 200, "alive all along");
 
     // Back: no restart of ssogate.
@@ -322,8 +325,9 @@ async fn a_locked_sqlite_database_answers_503_and_the_same_answer_completes_late
         .expect("a second connection to the file");
     locker.execute("BEGIN IMMEDIATE").await.expect("lock");
     let r = browser.get(&callback).send().await.expect("callback");
-    assert_eq!(retry_after(&r).as_deref(), Some("5"));
+    let ra = retry_after(&r);
     assert_eq!(refusal(r).await, (503, "database_unavailable".to_string()));
+    assert_eq!(ra.as_deref(), Some("5"), "Retry-After");
     locker.execute("ROLLBACK").await.expect("unlock");
     let _ = locker.close().await;
 
@@ -433,15 +437,13 @@ async fn killed_mid_burst_leaves_only_whole_accounts(db: Db) {
             }
         }));
     }
-    // Mid-burst: once the first sign-ins came back to their browsers while the others'
-    // accounts are still being written.
+    // Mid-burst: while accounts are being written (a quarter of them exist), the others
+    // in flight.
     let mut watch = sqlx::AnyConnection::connect(&db.url)
         .await
         .expect("connect");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while succeeded.load(Ordering::SeqCst) < 3
-        || count(&mut watch, "SELECT COUNT(*) FROM users").await < (BURST / 10) as i64
-    {
+    while count(&mut watch, "SELECT COUNT(*) FROM users").await < (BURST / 4) as i64 {
         assert!(
             Instant::now() < deadline,
             "the burst did not get going: {} succeeded",
