@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing ssogate needs, idempotently:
 # Debian packages (samael/xmlsec build deps, PostgreSQL, nginx, Caddy, wrk, python3-venv), the
-# Keycloak distribution from Maven Central and a Python venv with PyJWT from PyPI (an
+# Keycloak distribution from Maven Central, Caddy v2.11.9 built with `go install` and a Python venv with PyJWT from PyPI (an
 # independent JWT implementation the tests verify ssogate's tokens with), both into a
 # cache folder outside git.
 #
@@ -64,6 +64,17 @@ if [ ! -x "$KC_HOME/bin/kc.sh" ]; then
   mv "$KC_HOME.tmp/keycloak-$KEYCLOAK_VERSION" "$KC_HOME" && rm -rf "$KC_HOME.tmp"
 fi
 
+# A current Caddy (Debian's is 2.6.2), built from source through the Go module proxy
+# once; the Caddy tests run behind both.
+CADDY_VERSION="${CADDY_VERSION:-v2.11.9}"
+CADDY_BIN="$CACHE_DIR/caddy-${CADDY_VERSION#v}/caddy"
+if [ ! -x "$CADDY_BIN" ]; then
+  command -v go >/dev/null || { echo "install-deps: go not found (needed to build Caddy $CADDY_VERSION)" >&2; exit 1; }
+  echo "install-deps: building Caddy $CADDY_VERSION with go install (a few minutes, once)"
+  mkdir -p "$(dirname "$CADDY_BIN")"
+  (cd /tmp && GOBIN="$(dirname "$CADDY_BIN")" go install "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION") >&2
+fi
+
 # PyJWT (with `cryptography` for EdDSA/ES256) in a venv of Debian's python3.
 PY_VENV="$CACHE_DIR/pyjwt-venv"
 if ! "$PY_VENV/bin/python" -c 'import jwt, cryptography' >/dev/null 2>&1; then
@@ -72,4 +83,4 @@ if ! "$PY_VENV/bin/python" -c 'import jwt, cryptography' >/dev/null 2>&1; then
   /usr/bin/python3 -m venv "$PY_VENV"
   "$PY_VENV/bin/pip" install -q --disable-pip-version-check 'PyJWT[crypto]>=2.8,<3' >&2
 fi
-echo "install-deps: ok (Keycloak at $KC_HOME, PyJWT in $PY_VENV)"
+echo "install-deps: ok (Keycloak at $KC_HOME, Caddy $CADDY_VERSION at $CADDY_BIN, PyJWT in $PY_VENV)"

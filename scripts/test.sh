@@ -36,6 +36,8 @@ export SSOGATE_TEST_NGINX_DIR="$PWD/target/services/nginx"
 # 127.0.0.1 port (unset when missing: those tests fail saying so).
 SSOGATE_TEST_CADDY="$(command -v caddy || true)"
 export SSOGATE_TEST_CADDY
+# ...and a current Caddy built by install-deps.sh: every Caddy test runs behind both.
+export SSOGATE_TEST_CADDY_CURRENT="${SSOGATE_CACHE_DIR:-$HOME/.cache/ssogate}/caddy-2.11.9/caddy"
 # PyJWT, the independent JWT implementation (installed by install-deps.sh).
 export SSOGATE_TEST_PYTHON="${SSOGATE_CACHE_DIR:-$HOME/.cache/ssogate}/pyjwt-venv/bin/python"
 

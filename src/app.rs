@@ -11,10 +11,11 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use url::Url;
 
+use crate::client_addr::TrustedProxies;
 use crate::config::Config;
 use crate::connectors::oidc::rp::ProviderCache;
 use crate::gateway::Gateway;
-use crate::http::rate_limit::{login_limiter, Limiter};
+use crate::http::rate_limit::{callback_limiter, login_limiter, Limiter};
 use crate::secrets::MasterKey;
 use crate::store::{Backend, Store};
 
@@ -32,8 +33,12 @@ pub struct AppState {
     pub oidc: Arc<ProviderCache>,
     /// Bounds how many SAML responses are verified at once on the blocking pool.
     pub saml_verifications: crate::connectors::saml::pool::VerificationPool,
-    /// Per-client limit on the anonymous sign-in entry points.
+    /// Per-client limit on `/login` and `/login/{connector}`.
     pub login_limiter: Arc<Limiter>,
+    /// Per-client limit on ACS / callback requests that carry no valid pending sign-in.
+    pub callback_limiter: Arc<Limiter>,
+    /// `server.trusted_proxies`: whose `X-Forwarded-*` headers are believed.
+    pub proxies: TrustedProxies,
     /// Downstream apps, forward-auth caches, ssogate's signing keys.
     pub gateway: Arc<Gateway>,
 }
@@ -138,6 +143,8 @@ impl App {
                 config.login.max_concurrent_saml_verifications as usize,
             ),
             login_limiter: login_limiter(&config.login),
+            callback_limiter: callback_limiter(&config.login),
+            proxies: TrustedProxies::new(config.trusted_proxies()?),
             config: Arc::new(config),
             store,
             master_key,

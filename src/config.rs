@@ -37,8 +37,9 @@ pub struct ServerConfig {
     /// The URL people and IdPs reach ssogate at (used for ACS/callback URLs and cookies).
     /// Empty means `http://<listen address>`.
     pub public_url: String,
-    /// Peers (CIDRs, e.g. `127.0.0.1/32`, `10.0.0.0/8`) whose X-Forwarded-Host,
-    /// X-Forwarded-Uri, X-Forwarded-Proto and X-Original-URL headers forward-auth believes.
+    /// Peers (CIDRs, e.g. `127.0.0.1/32`, `10.0.0.0/8`) whose forwarded headers are
+    /// believed: X-Forwarded-Host/-Uri/-Proto by forward-auth (which answers only them),
+    /// and X-Forwarded-For for the client address of rate limits and per-client caps.
     /// From any other peer those headers are ignored.
     pub trusted_proxies: Vec<String>,
 }
@@ -87,10 +88,17 @@ pub struct LoginConfig {
     pub pending_ttl_secs: u64,
     /// At most this many sign-ins in flight; beyond it new ones are refused.
     pub pending_cap: u64,
-    /// Requests per minute per client address to the anonymous sign-in entry points
-    /// (`/login/*`, the ACS, callbacks), with this burst.
+    /// At most this many sign-ins in flight per client (address, IPv6 /64), so one client
+    /// cannot fill `pending_cap` for everyone.
+    pub pending_cap_per_client: u64,
+    /// Requests per minute per client to `/login` and `/login/{connector}`, with this
+    /// burst. The client is the address `server.trusted_proxies` lets ssogate read from
+    /// `X-Forwarded-For`. The ACS and OIDC callbacks are admitted by their pending
+    /// sign-in; only those without one spend a separate budget of the same size.
     pub rate_limit_per_minute: u32,
     pub rate_limit_burst: u32,
+    /// At most this many clients remembered by each rate limiter (memory bound).
+    pub rate_limit_clients: u64,
     /// Allowed clock difference with IdPs when checking assertion times, seconds.
     pub max_clock_skew_secs: u32,
     /// At most this many SAML responses verified at once (CPU-bound, on the blocking pool).
@@ -152,8 +160,10 @@ impl Default for LoginConfig {
         LoginConfig {
             pending_ttl_secs: 600,
             pending_cap: 10_000,
+            pending_cap_per_client: 20,
             rate_limit_per_minute: 120,
             rate_limit_burst: 30,
+            rate_limit_clients: 100_000,
             max_clock_skew_secs: 120,
             max_concurrent_saml_verifications: 4,
             metadata_refresh_secs: 3600,
@@ -206,8 +216,13 @@ pub struct ForwardAuthConfig {
     /// live or not) without asking the database again. This bounds how late a sign-out on
     /// another instance, a suspension or a role change takes effect. At most 60.
     pub cache_ttl_secs: u64,
-    /// At most this many sessions cached.
+    /// At most this many live sessions cached (unknown session ids are kept apart, in a
+    /// quarter of this, so a flood of made-up cookies never evicts a live session).
     pub cache_capacity: u64,
+    /// Database reads per minute (with a burst of a quarter of it) that one client may
+    /// cause with session cookies that turn out not to exist. Over it, further unknown
+    /// cookies from that client are answered "not signed in" without a database read.
+    pub unknown_session_lookups_per_minute: u32,
 }
 
 impl Default for ForwardAuthConfig {
@@ -215,6 +230,7 @@ impl Default for ForwardAuthConfig {
         ForwardAuthConfig {
             cache_ttl_secs: 5,
             cache_capacity: 100_000,
+            unknown_session_lookups_per_minute: 120,
         }
     }
 }
@@ -311,9 +327,17 @@ impl Config {
                 self.mail.transport
             )));
         }
-        if self.login.pending_ttl_secs == 0 || self.login.pending_cap == 0 {
+        if self.login.pending_ttl_secs == 0
+            || self.login.pending_cap == 0
+            || self.login.pending_cap_per_client == 0
+        {
             return Err(ConfigError::Invalid(
-                "login.pending_ttl_secs and login.pending_cap must be positive".into(),
+                "login.pending_ttl_secs, login.pending_cap and login.pending_cap_per_client must be positive".into(),
+            ));
+        }
+        if self.login.rate_limit_clients < 256 || self.login.rate_limit_clients > 10_000_000 {
+            return Err(ConfigError::Invalid(
+                "login.rate_limit_clients: 256 to 10000000".into(),
             ));
         }
         if self.login.rate_limit_per_minute == 0
@@ -337,9 +361,13 @@ impl Config {
         }
         self.trusted_proxies()?;
         crate::tokens::Policy::from_config(&self.tokens)?;
-        if self.forward_auth.cache_ttl_secs > 60 || self.forward_auth.cache_capacity == 0 {
+        if self.forward_auth.cache_ttl_secs > 60
+            || self.forward_auth.cache_capacity == 0
+            || self.forward_auth.unknown_session_lookups_per_minute == 0
+        {
             return Err(ConfigError::Invalid(
-                "forward_auth.cache_ttl_secs: at most 60; forward_auth.cache_capacity: positive"
+                "forward_auth.cache_ttl_secs: at most 60; forward_auth.cache_capacity and \
+                 forward_auth.unknown_session_lookups_per_minute: positive"
                     .into(),
             ));
         }

@@ -1,8 +1,9 @@
-//! ssogate: a login gateway. See README.md for the map of the code and
-//! ../shared/DESIGN.md for the words and the flow of one sign-in.
+//! ssogate: a login gateway. See README.md for the map of the code, the words and the
+//! flow of one sign-in, and docs/ for the rules and the security checks.
 
 pub mod app;
 pub mod apply;
+pub mod client_addr;
 pub mod config;
 pub mod connectors;
 pub mod email;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod flow;
 pub mod gateway;
 pub mod http;
+pub mod limiter;
 pub mod lint;
 pub mod maintenance;
 pub mod provisioning;

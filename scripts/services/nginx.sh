@@ -34,16 +34,18 @@ running_pid() {
 write_config() {
   mkdir -p "$RUN_DIR/tmp" "$RUN_DIR/sites"
   # The forward-auth locations, shared by every server; they use \$ssogate_port (where
-  # ssogate listens) and \$app_port (the upstream app).
+  # ssogate listens), \$app_port (the upstream app) and \$ssogate_app (the app's name in
+  # ssogate: the auth URL names it, as the README's snippet does with ?app=wiki).
   cat > "$RUN_DIR/ssogate-locations.conf" <<LOCATIONS
     location = /_ssogate/verify {
         internal;
-        proxy_pass http://127.0.0.1:\$ssogate_port/auth/verify;
+        proxy_pass http://127.0.0.1:\$ssogate_port/auth/verify?app=\$ssogate_app;
         proxy_pass_request_body off;
         proxy_set_header Content-Length "";
         proxy_set_header X-Forwarded-Host \$http_host;
         proxy_set_header X-Forwarded-Uri \$request_uri;
         proxy_set_header X-Forwarded-Proto \$scheme;
+        proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
     }
 
     location @ssogate_login {
@@ -54,6 +56,9 @@ write_config() {
         auth_request /_ssogate/verify;
         auth_request_set \$ssogate_login \$upstream_http_x_ssogate_login_url;
         error_page 401 = @ssogate_login;
+        # Why a request was refused (403), for the person and the logs.
+        auth_request_set \$ssogate_reason \$upstream_http_x_ssogate_reason;
+        add_header X-Ssogate-Reason \$ssogate_reason always;
 
         auth_request_set \$ssogate_user \$upstream_http_x_auth_request_user;
         auth_request_set \$ssogate_email \$upstream_http_x_auth_request_email;
@@ -96,6 +101,7 @@ http {
     server {
         listen 127.0.0.1:$NGINX_PORT;
         server_name "~^app\.(?<ssogate_port>[0-9]+)-(?<app_port>[0-9]+)\.ssogate\.test\$";
+        set \$ssogate_app echo;
         include $RUN_DIR/ssogate-locations.conf;
     }
 

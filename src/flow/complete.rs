@@ -32,9 +32,10 @@ pub async fn complete_sign_in(
     let provisioned = match provision_sign_in(&state.store, connector, &profile, &ctx).await {
         Ok(p) => p,
         Err(ProvisionError::Refused(reason, decision)) => {
+            // The account the refusal protects, if the engine named one (the
+            // administrator's starting point, e.g. for a re-link).
             let user = match &decision.outcome {
-                crate::signin::Outcome::SignIn { user_id }
-                | crate::signin::Outcome::Link { user_id } => Some(user_id.clone()),
+                crate::signin::Outcome::Refuse { user_id, .. } => user_id.clone(),
                 _ => None,
             };
             let mut r = Refusal::forbidden(reason.code(), reason.message())

@@ -102,6 +102,7 @@ pub fn binding_cookie(state: &AppState, value: &str) -> HeaderValue {
 pub async fn begin(
     state: &AppState,
     headers: &HeaderMap,
+    client: std::net::IpAddr,
     connector_id: &str,
     key: &str,
     data: &PendingData,
@@ -112,13 +113,21 @@ pub async fn begin(
         id: key.to_string(),
         connector_id: connector_id.to_string(),
         browser_binding: hash_binding(&binding),
+        client_key: crate::client_addr::client_key(client).to_string(),
         data: serde_json::to_value(data).unwrap_or_default(),
         created_at: now,
         expires_at: now + (state.config.login.pending_ttl_secs as i64) * 1000,
     };
     let result = async {
         let mut tx = state.store.begin().await?;
-        pending_logins::create(&mut tx, &row, state.config.login.pending_cap).await?;
+        let login = &state.config.login;
+        pending_logins::create(
+            &mut tx,
+            &row,
+            login.pending_cap,
+            login.pending_cap_per_client,
+        )
+        .await?;
         tx.commit().await?;
         Ok::<_, StoreError>(())
     }
@@ -128,6 +137,12 @@ pub async fn begin(
         Err(StoreError::Capacity) => Err(Refusal::bad(
             "login_capacity",
             "Too many sign-ins are in progress right now. Please try again in a few minutes.",
+        )
+        .connector(connector_id)),
+        Err(StoreError::ClientCapacity) => Err(Refusal::bad(
+            "login_client_capacity",
+            "Too many sign-ins were started from your network and are still in progress. \
+             Finish one, or try again in a few minutes.",
         )
         .connector(connector_id)),
         Err(e) => Err(Refusal::store_failed(

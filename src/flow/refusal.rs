@@ -84,6 +84,46 @@ impl Refusal {
         self.detail = detail;
         self
     }
+
+    /// An answer to the ACS / a callback from a client over its stray-callback budget:
+    /// a 429, not audited (see [`refuse_callback`]).
+    pub fn rate_limited() -> Self {
+        Refusal::bad("rate_limited", "Too many requests. Please wait a minute.")
+    }
+
+    /// Refused before any pending sign-in was found: what a flood of made-up callbacks
+    /// gets (see [`crate::http::rate_limit`]).
+    fn is_stray(&self) -> bool {
+        matches!(
+            self.code,
+            "login_state_no_cookie"
+                | "login_state_unknown"
+                | "login_state_other_browser"
+                | "login_state_expired"
+                | "login_state_wrong_connector"
+                | "oidc_state_missing"
+                | "saml_response_missing"
+                | "saml_duplicate_parameter"
+                | "saml_body_too_large"
+        )
+    }
+}
+
+/// [`refuse`] for the ACS and callbacks: a refusal that found no pending sign-in spends
+/// the client's stray-callback budget; over it, a 429 without an audit event (a flood of
+/// made-up callbacks must not grow the audit table). A callback with a valid pending
+/// sign-in never spends it.
+pub async fn refuse_callback(
+    state: &AppState,
+    request_id: &RequestId,
+    client: std::net::IpAddr,
+    r: Refusal,
+) -> AppError {
+    if r.code == "rate_limited" || (r.is_stray() && !state.callback_limiter.check(client)) {
+        tracing::warn!(%client, code = r.code, "sign-in callback rate limited");
+        return AppError::TooManyRequests;
+    }
+    refuse(state, request_id, r).await
 }
 
 /// Records the refusal (`signin.refused` with the reason) and turns it into the error the

@@ -18,10 +18,11 @@ pub const HEADER_KINDS: [&str; 6] = ["user", "email", "name", "org", "roles", "t
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppInput {
-    /// A slug: a-z, 0-9, `-` and `_`, at most 64.
+    /// A slug: a-z, 0-9, `-` and `_`, at most 64. The proxy names the app by it in its
+    /// auth URL (`/auth/verify?app=NAME`).
     pub name: String,
-    /// Where the app is served, `https://app.example.com[:port]`. Forward-auth recognizes
-    /// the app by these hosts; `return_to` may lead to these origins.
+    /// Where the app is served, `https://app.example.com[:port]`. Forward-auth answers
+    /// only for requests the proxy says went to one of these; `return_to` may lead to them.
     pub origins: Vec<String>,
     /// `aud` of the tokens for this app; the first origin when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -271,10 +272,24 @@ pub struct AppEntry {
     pub updated_at: i64,
 }
 
-/// Every app, by host, and every allowed return_to origin.
+impl AppEntry {
+    /// The app's origin that `host` (`host[:port]`, lower-case, default port off) and
+    /// `scheme` name, if any. Without a scheme, the app's origin on that host.
+    pub fn origin_for(&self, host: &str, scheme: Option<&str>) -> Option<&str> {
+        self.origins
+            .iter()
+            .find(|o| match scheme {
+                Some(s) => o.strip_prefix(s).and_then(|r| r.strip_prefix("://")) == Some(host),
+                None => o.split_once("://").is_some_and(|(_, h)| h == host),
+            })
+            .map(String::as_str)
+    }
+}
+
+/// Every app, by name, and every allowed return_to origin.
 #[derive(Debug, Default)]
 pub struct Registry {
-    by_host: HashMap<String, Arc<AppEntry>>,
+    by_name: HashMap<String, Arc<AppEntry>>,
     origins: HashSet<String>,
 }
 
@@ -295,17 +310,15 @@ impl Registry {
                 redirect: r.unauthenticated == "redirect",
                 updated_at: r.updated_at,
             });
-            for h in r.hosts {
-                reg.by_host.insert(h, entry.clone());
-            }
+            reg.by_name.insert(entry.name.clone(), entry.clone());
             reg.origins.extend(r.origins);
         }
         reg
     }
 
-    /// The app served at `host` (`host[:port]`, already lower-cased, default ports off).
-    pub fn app_for_host(&self, host: &str) -> Option<&Arc<AppEntry>> {
-        self.by_host.get(host)
+    /// The app named `name` (forward-auth: the name the proxy's auth URL gives).
+    pub fn app_named(&self, name: &str) -> Option<&Arc<AppEntry>> {
+        self.by_name.get(name)
     }
 
     /// Whether `origin` (`scheme://host[:port]`) is an app's.
@@ -314,11 +327,11 @@ impl Registry {
     }
 
     pub fn len(&self) -> usize {
-        self.by_host.len()
+        self.by_name.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_host.is_empty()
+        self.by_name.is_empty()
     }
 }
 

@@ -29,6 +29,9 @@ pub async fn tick(state: &AppState, now: i64) {
         tracing::error!(error = %e, "reloading apps failed");
     }
     gw.sweep(now);
+    // Refilled rate-limit buckets (the limiters bound themselves; this keeps them small).
+    state.login_limiter.sweep();
+    state.callback_limiter.sweep();
 }
 
 /// Deletes expired sessions, pending logins and SAML replay-cache entries, and removed

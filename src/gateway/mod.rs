@@ -87,6 +87,24 @@ pub struct Grant {
     app_updated_at: i64,
 }
 
+/// Room for one more live session: stale entries go first; if every entry is fresh,
+/// the tenth fetched longest ago goes (a re-read costs those sessions one database
+/// round-trip; nothing is dropped whole).
+fn make_room(map: &mut HashMap<String, Arc<CachedSession>>, now: i64, ttl: i64, capacity: usize) {
+    map.retain(|_, c| now < c.fetched_at + ttl);
+    if map.len() < capacity {
+        return;
+    }
+    let mut ages: Vec<(i64, String)> = map.iter().map(|(k, c)| (c.fetched_at, k.clone())).collect();
+    let drop = (capacity / 10).max(1).min(ages.len());
+    if drop < ages.len() {
+        ages.select_nth_unstable_by_key(drop, |(at, _)| *at);
+    }
+    for (_, k) in ages.into_iter().take(drop) {
+        map.remove(&k);
+    }
+}
+
 /// What the cache knows about one session id.
 #[derive(Debug)]
 pub struct CachedSession {
@@ -98,6 +116,18 @@ pub struct CachedSession {
     grants: RwLock<HashMap<String, Grant>>,
 }
 
+impl CachedSession {
+    /// No live session behind the id.
+    fn dead(now: i64) -> CachedSession {
+        CachedSession {
+            identity: None,
+            expires_at: 0,
+            fetched_at: now,
+            grants: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
 pub struct Gateway {
     /// The apps (read on every forward-auth request: lock-free), and the number of the
     /// load it came from (a slower, older reload never replaces a newer one).
@@ -106,11 +136,19 @@ pub struct Gateway {
     /// Loads started so far: a load that started earlier never replaces a later one
     /// (the background reload racing a reload after an API change).
     registry_loads: AtomicU64,
+    /// Live sessions only (a made-up cookie never lands here, so it cannot evict one).
     sessions: RwLock<HashMap<String, Arc<CachedSession>>>,
+    /// Session ids that turned out not to be live, with when that was learnt; bounded
+    /// apart from `sessions` (cleared whole when full: losing them costs a re-read).
+    unknown: RwLock<HashMap<String, i64>>,
+    /// Per client: database reads for session ids that turned out unknown.
+    unknown_lookups: crate::limiter::Limiter,
+    /// How many such reads there were (tests and metrics).
+    unknown_seen: AtomicU64,
     /// Bumped by every sign-out or suspension: a session read from the database before
     /// one is not cached after it (it may be the very session that just ended).
     forgets: AtomicU64,
-    trusted_proxies: Vec<ipnet::IpNet>,
+    trusted_proxies: crate::client_addr::TrustedProxies,
     pub cookie_name: &'static str,
     ttl_ms: i64,
     capacity: usize,
@@ -147,8 +185,14 @@ impl Gateway {
             registry_version: Mutex::new(0),
             registry_loads: AtomicU64::new(0),
             sessions: RwLock::new(HashMap::new()),
+            unknown: RwLock::new(HashMap::new()),
+            unknown_lookups: {
+                let per_minute = config.forward_auth.unknown_session_lookups_per_minute;
+                crate::limiter::Limiter::new(per_minute, (per_minute / 4).max(1), 100_000)
+            },
+            unknown_seen: AtomicU64::new(0),
             forgets: AtomicU64::new(0),
-            trusted_proxies: config.trusted_proxies()?,
+            trusted_proxies: crate::client_addr::TrustedProxies::new(config.trusted_proxies()?),
             cookie_name: crate::http::session::cookie_name(config, public_url),
             ttl_ms: config.forward_auth.cache_ttl_secs as i64 * 1000,
             capacity: config.forward_auth.cache_capacity.min(10_000_000) as usize,
@@ -160,11 +204,7 @@ impl Gateway {
 
     /// Whether forwarded headers from `peer` are believed.
     pub fn trusts(&self, peer: IpAddr) -> bool {
-        let peer = match peer {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer),
-            v4 => v4,
-        };
-        self.trusted_proxies.iter().any(|n| n.contains(&peer))
+        self.trusted_proxies.trusts(peer)
     }
 
     /// The apps, without touching a shared counter (keep the guard short: not across an
@@ -192,33 +232,59 @@ impl Gateway {
     }
 
     /// What is known about session `sid` at `now`: from the cache while fresh, else from
-    /// the database (and then cached, a dead session too).
+    /// the database (and then cached, a dead session too). `client` is who presented the
+    /// cookie: a client whose made-up cookies have used up its budget of database reads
+    /// gets "not signed in" for further unknown ones without a read.
     pub async fn session(
         &self,
         store: &Store,
         sid: &str,
         now: i64,
+        client: IpAddr,
     ) -> Result<Arc<CachedSession>, GatewayError> {
-        if let Some(c) = read(&self.sessions).get(sid) {
+        let known = read(&self.sessions).get(sid).cloned();
+        if let Some(c) = &known {
             if now < c.fetched_at + self.ttl_ms && (c.identity.is_none() || now < c.expires_at) {
                 return Ok(c.clone());
             }
         }
+        if known.is_none() {
+            let seen_dead = read(&self.unknown)
+                .get(sid)
+                .is_some_and(|at| now < at + self.ttl_ms);
+            if seen_dead || !self.unknown_lookups.peek(client) {
+                if !seen_dead {
+                    tracing::debug!(%client, "forward-auth: unknown-session budget spent");
+                }
+                return Ok(Arc::new(CachedSession::dead(now)));
+            }
+        }
         let forgets = self.forgets.load(Ordering::SeqCst);
         let (identity, expires_at) = match self.load_identity(store, sid, now).await? {
-            Some((identity, expires_at)) => (Some(identity), expires_at),
-            None => (None, 0),
+            Some((identity, expires_at)) => (identity, expires_at),
+            None => {
+                if known.is_none() {
+                    self.unknown_lookups.check(client);
+                }
+                self.unknown_seen.fetch_add(1, Ordering::Relaxed);
+                write(&self.sessions).remove(sid);
+                let mut dead = write(&self.unknown);
+                if dead.len() >= (self.capacity / 4).max(1) {
+                    dead.clear();
+                }
+                dead.insert(sid.to_string(), now);
+                return Ok(Arc::new(CachedSession::dead(now)));
+            }
         };
-        let previous = read(&self.sessions).get(sid).cloned();
         // Grants made for the same identity stay valid across a refresh.
-        let grants = match (&previous, &identity) {
-            (Some(p), Some(id)) if p.identity.as_ref().is_some_and(|old| old == id) => {
+        let grants = match &known {
+            Some(p) if p.identity.as_ref().is_some_and(|old| **old == *identity) => {
                 read(&p.grants).clone()
             }
             _ => HashMap::new(),
         };
         let entry = Arc::new(CachedSession {
-            identity,
+            identity: Some(identity),
             expires_at,
             fetched_at: now,
             grants: RwLock::new(grants),
@@ -227,12 +293,8 @@ impl Gateway {
         if self.forgets.load(Ordering::SeqCst) != forgets {
             return Ok(entry);
         }
-        if map.len() >= self.capacity {
-            let ttl = self.ttl_ms;
-            map.retain(|_, c| now < c.fetched_at + ttl);
-            if map.len() >= self.capacity {
-                map.clear();
-            }
+        if map.len() >= self.capacity && !map.contains_key(sid) {
+            make_room(&mut map, now, self.ttl_ms, self.capacity);
         }
         map.insert(sid.to_string(), entry.clone());
         Ok(entry)
@@ -287,9 +349,9 @@ impl Gateway {
         }
         Ok(Some((
             Arc::new(Identity {
+                name: user.display_name(),
                 user_id: user.id,
                 email: user.email,
-                name: user.name,
                 memberships,
             }),
             expires_at,
@@ -314,6 +376,25 @@ impl Gateway {
     pub fn sweep(&self, now: i64) {
         let ttl = self.ttl_ms;
         write(&self.sessions).retain(|_, c| now < c.fetched_at + ttl);
+        write(&self.unknown).retain(|_, at| now < *at + ttl);
+        self.unknown_lookups.sweep();
+    }
+
+    /// Database reads so far for session ids that turned out not to be live.
+    pub fn unknown_sessions_seen(&self) -> u64 {
+        self.unknown_seen.load(Ordering::Relaxed)
+    }
+
+    /// Live sessions cached now (for tests and metrics).
+    pub fn cached_sessions(&self) -> usize {
+        read(&self.sessions).len()
+    }
+
+    /// Whether session `sid` is cached as live (for tests).
+    pub fn is_cached(&self, sid: &str) -> bool {
+        read(&self.sessions)
+            .get(sid)
+            .is_some_and(|c| c.identity.is_some())
     }
 
     /// The headers for an admitted request of `identity` to `app`, reusing a fresh grant.

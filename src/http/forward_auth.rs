@@ -1,17 +1,27 @@
 //! `GET /auth/verify`: forward-auth for nginx `auth_request`, Traefik `ForwardAuth` and
 //! Caddy `forward_auth`; and `GET /.well-known/jwks.json`.
 //!
-//! The app is the one serving the host of the original request, which only a trusted
-//! proxy can tell: `X-Original-URL`, or `X-Forwarded-Host` (+ `X-Forwarded-Uri`,
-//! `X-Forwarded-Proto`), believed only when the peer address is in
-//! `server.trusted_proxies`. From anyone else those headers are ignored, so no app is
-//! identified and the answer is 403.
+//! **Which app (and so which policy) applies is named by the proxy operator's
+//! configuration**: the auth URL carries it, `/auth/verify?app=NAME`, one auth URL per
+//! protected server block / route / middleware. Nothing a client can send chooses it:
+//! nginx, Caddy and Traefik pass the client's own request headers (`Host`,
+//! `X-Original-URL`, `X-Forwarded-*`, `Forwarded`) into the auth sub-request, so an app
+//! picked from any of them would let a person who may enter app A into app B by naming A
+//! in a header (the outside review's attack, docs/SECURITY-CHECKS.md).
+//!
+//! The forwarded `X-Forwarded-Host` / `X-Forwarded-Uri` / `X-Forwarded-Proto` (set by the
+//! proxy, believed only when the peer is in `server.trusted_proxies`) only build the
+//! address to come back to after signing in, and must name one of the named app's
+//! origins: a host the app is not served on is refused (nginx's `default_server` passes
+//! whatever `Host` a client sends). A forwarded header sent twice or as a comma list is
+//! refused rather than resolved by picking one (it means client values leaked through).
+//! `X-Original-URL` and `Forwarded` are not read.
 //!
 //! Answers: 200 with the identity headers and `Authorization: Bearer <ssogate JWT>`;
 //! 401 without a live session (or 302 to the sign-in page with `?rd=1` or an app whose
 //! `unauthenticated = "redirect"`), carrying the sign-in URL in `X-Ssogate-Login-Url`;
-//! 403 when the app does not admit the person. No database round-trip and no signature
-//! on the common path (see [`crate::gateway`]).
+//! 403 with the reason in `X-Ssogate-Reason` (and the log) otherwise ([`Denied`]).
+//! No database round-trip and no signature on the common path (see [`crate::gateway`]).
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -26,11 +36,66 @@ use crate::gateway::apps::AppEntry;
 use crate::store::now_ms;
 
 pub static X_SSOGATE_LOGIN_URL: HeaderName = HeaderName::from_static("x-ssogate-login-url");
-static X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
+pub static X_SSOGATE_REASON: HeaderName = HeaderName::from_static("x-ssogate-reason");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
+/// Why forward-auth answered 403. The code is logged and sent in `X-Ssogate-Reason`
+/// (stable names: proxies' logs and the README's troubleshooting use them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// The peer is not in `server.trusted_proxies`: its forwarded headers could be anyone's.
+    UntrustedPeer,
+    /// The auth URL names no app (`/auth/verify` without `?app=`): a configuration from
+    /// before apps were named, or a mistake.
+    AppNotNamed,
+    /// `app` given twice, empty or not a name.
+    AppParamInvalid,
+    /// No app has that name.
+    UnknownApp,
+    /// A forwarded header sent more than once or as a comma list.
+    ForwardedHeaderAmbiguous,
+    /// A forwarded header that is not a host / a path / http(s).
+    ForwardedHeaderInvalid,
+    /// The forwarded host (and scheme) is not one of the named app's origins.
+    ForwardedHostNotApp,
+    /// The app does not admit this person (organizations / roles).
+    NotAdmitted,
+}
+
+impl Denied {
+    pub fn code(self) -> &'static str {
+        match self {
+            Denied::UntrustedPeer => "untrusted_peer",
+            Denied::AppNotNamed => "app_not_named",
+            Denied::AppParamInvalid => "app_param_invalid",
+            Denied::UnknownApp => "unknown_app",
+            Denied::ForwardedHeaderAmbiguous => "forwarded_header_ambiguous",
+            Denied::ForwardedHeaderInvalid => "forwarded_header_invalid",
+            Denied::ForwardedHostNotApp => "forwarded_host_not_app",
+            Denied::NotAdmitted => "not_admitted",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Denied::UntrustedPeer => {
+                "forward-auth answers only proxies listed in server.trusted_proxies"
+            }
+            Denied::AppNotNamed => "the auth URL must name the app: /auth/verify?app=NAME",
+            Denied::AppParamInvalid => "the auth URL must name exactly one app",
+            Denied::UnknownApp => "no app has the name the auth URL gives",
+            Denied::ForwardedHeaderAmbiguous => {
+                "a forwarded header was sent more than once or as a list"
+            }
+            Denied::ForwardedHeaderInvalid => "a forwarded header is malformed",
+            Denied::ForwardedHostNotApp => "the forwarded host is not one of this app's origins",
+            Denied::NotAdmitted => "this app does not admit you",
+        }
+    }
+}
 
 /// The original request, as a trusted proxy describes it (borrowed from the headers
 /// where it can be: this is the hot path).
@@ -43,16 +108,27 @@ pub struct Original<'a> {
     pub uri: Cow<'a, str>,
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+/// The one value of a forwarded header: None when absent, an error when it is sent more
+/// than once, as a comma list, or is not text.
+fn single<'a>(h: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, Denied> {
+    let mut values = h.get_all(name).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Denied::ForwardedHeaderAmbiguous);
+    }
+    let v = v
+        .to_str()
+        .map_err(|_| Denied::ForwardedHeaderInvalid)?
+        .trim();
+    if v.contains(',') {
+        return Err(Denied::ForwardedHeaderAmbiguous);
+    }
+    Ok(Some(v).filter(|s| !s.is_empty()))
 }
 
 fn normalize_host<'a>(raw: &'a str, scheme: Option<&str>) -> Option<Cow<'a, str>> {
-    // A proxy chain may list several hosts; the first is the client's.
-    let raw = raw.split(',').next()?.trim();
     if raw.is_empty()
         || raw.len() > 255
         || !raw
@@ -88,37 +164,43 @@ fn known_scheme(s: &str) -> Option<&'static str> {
     }
 }
 
-/// The original request from forwarded headers (call only for a trusted peer).
-pub fn original_request(h: &HeaderMap) -> Option<Original<'_>> {
-    if let Some(raw) = header(h, &X_ORIGINAL_URL) {
-        let u = url::Url::parse(raw).ok()?;
-        let scheme = known_scheme(u.scheme())?;
-        let host = match u.port() {
-            Some(p) => format!("{}:{p}", u.host_str()?),
-            None => u.host_str()?.to_string(),
-        };
-        let mut uri = u.path().to_string();
-        if let Some(q) = u.query() {
-            uri.push('?');
-            uri.push_str(q);
-        }
-        return Some(Original {
-            host: Cow::Owned(normalize_host(&host, Some(scheme))?.into_owned()),
-            scheme: Some(scheme),
-            uri: Cow::Owned(uri),
-        });
-    }
-    let scheme = header(h, &X_FORWARDED_PROTO)
-        .and_then(|p| known_scheme(p.split(',').next().unwrap_or("").trim()));
-    let host = normalize_host(header(h, &X_FORWARDED_HOST)?, scheme)?;
-    let uri = header(h, &X_FORWARDED_URI)
-        .filter(|u| u.starts_with('/') && u.len() <= 4096)
-        .unwrap_or("/");
-    Some(Original {
+/// The original request from the forwarded headers (call only for a trusted peer):
+/// None when the proxy sent no `X-Forwarded-Host`.
+pub fn original_request(h: &HeaderMap) -> Result<Option<Original<'_>>, Denied> {
+    let scheme = match single(h, &X_FORWARDED_PROTO)? {
+        Some(p) => Some(known_scheme(p).ok_or(Denied::ForwardedHeaderInvalid)?),
+        None => None,
+    };
+    let uri = match single(h, &X_FORWARDED_URI)? {
+        Some(u) if u.starts_with('/') && u.len() <= 4096 => u,
+        Some(_) => return Err(Denied::ForwardedHeaderInvalid),
+        None => "/",
+    };
+    let Some(host) = single(h, &X_FORWARDED_HOST)? else {
+        return Ok(None);
+    };
+    let host = normalize_host(host, scheme).ok_or(Denied::ForwardedHeaderInvalid)?;
+    Ok(Some(Original {
         host,
         scheme,
         uri: Cow::Borrowed(uri),
-    })
+    }))
+}
+
+/// The app the auth URL names: `app=NAME` exactly once in the query.
+fn app_param(query: Option<&str>) -> Result<&str, Denied> {
+    let mut found = None;
+    for pair in query.unwrap_or("").split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k != "app" {
+            continue;
+        }
+        if found.is_some() || !crate::gateway::apps::valid_app_name(v) {
+            return Err(Denied::AppParamInvalid);
+        }
+        found = Some(v);
+    }
+    found.ok_or(Denied::AppNotNamed)
 }
 
 /// The session cookie's value, if present and shaped like a session id.
@@ -153,30 +235,61 @@ fn try_again() -> Response {
     r
 }
 
+/// 403 with the reason, logged (with what the proxy sent, to tell a misconfigured proxy
+/// from an attempt).
+fn deny(why: Denied, app: Option<&str>, h: &HeaderMap) -> Response {
+    let shown = |name: &HeaderName| -> String {
+        let v: Vec<&str> = h
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("<not text>"))
+            .collect();
+        v.join(" | ").chars().take(256).collect()
+    };
+    if why == Denied::NotAdmitted {
+        tracing::info!(reason = why.code(), app, "forward-auth: denied");
+    } else {
+        tracing::warn!(
+            reason = why.code(),
+            app,
+            forwarded_host = %shown(&X_FORWARDED_HOST),
+            forwarded_proto = %shown(&X_FORWARDED_PROTO),
+            "forward-auth: denied: {}",
+            why.message()
+        );
+    }
+    let mut r = status(StatusCode::FORBIDDEN, why.message());
+    r.headers_mut().insert(
+        X_SSOGATE_REASON.clone(),
+        HeaderValue::from_static(why.code()),
+    );
+    r
+}
+
 /// Where the person signs in, coming back to the original URL when its origin is one of
 /// the app's (the hot path of the 401 answer: no allocation but the URL itself).
-fn login_url(public_url: &str, app: &AppEntry, orig: &Original) -> String {
-    let host = orig.host.as_ref();
-    let origin = app.origins.iter().find(|o| match orig.scheme {
-        Some(s) => o.strip_prefix(s).and_then(|r| r.strip_prefix("://")) == Some(host),
-        // No scheme given: the app's origin on this host.
-        None => o.split_once("://").is_some_and(|(_, h)| h == host),
-    });
+fn login_url(public_url: &str, app: &AppEntry, orig: Option<&Original>) -> String {
+    let back = orig.and_then(|o| Some((app.origin_for(&o.host, o.scheme)?, o.uri.as_ref())));
     let mut url = String::with_capacity(
-        public_url.len() + 20 + origin.map_or(0, |o| 3 * (o.len() + orig.uri.len())),
+        public_url.len() + 20 + back.map_or(0, |(o, u)| 3 * (o.len() + u.len())),
     );
     url.push_str(public_url);
     url.push_str("/login");
-    if let Some(origin) = origin {
+    if let Some((origin, uri)) = back {
         url.push_str("?return_to=");
         url.extend(url::form_urlencoded::byte_serialize(origin.as_bytes()));
-        url.extend(url::form_urlencoded::byte_serialize(orig.uri.as_bytes()));
+        url.extend(url::form_urlencoded::byte_serialize(uri.as_bytes()));
     }
     url
 }
 
 /// The answer without a live session: 401 with the sign-in URL, or a 302 to it.
-fn sign_in_first(public_url: &str, app: &AppEntry, orig: &Original, req: &Request) -> Response {
+fn sign_in_first(
+    public_url: &str,
+    app: &AppEntry,
+    orig: Option<&Original>,
+    req: &Request,
+) -> Response {
     let login = login_url(public_url, app, orig);
     let Ok(login) = HeaderValue::try_from(login) else {
         return status(StatusCode::UNAUTHORIZED, "sign in");
@@ -199,32 +312,48 @@ fn wants_redirect(req: &Request) -> bool {
 
 pub async fn verify(State(state): State<AppState>, req: Request) -> Response {
     let gw = &state.gateway;
+    let h = req.headers();
     let trusted = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .is_some_and(|ConnectInfo(peer)| gw.trusts(peer.ip()));
-    let orig = if trusted {
-        original_request(req.headers())
-    } else {
-        None
+    if !trusted {
+        return deny(Denied::UntrustedPeer, None, h);
+    }
+    let name = match app_param(req.uri().query()) {
+        Ok(n) => n,
+        Err(why) => return deny(why, None, h),
+    };
+    let orig = match original_request(h) {
+        Ok(o) => o,
+        Err(why) => return deny(why, Some(name), h),
     };
     // The apps are read without a lock or a shared counter; the guard is let go before
     // any `.await` (the anonymous answer needs none).
-    let (orig, app, sid) = {
+    let (app, sid) = {
         let registry = gw.registry();
-        let Some((orig, app)) = orig.and_then(|o| registry.app_for_host(&o.host).map(|a| (o, a)))
-        else {
-            tracing::debug!(trusted, "forward-auth: no app identified");
-            return status(StatusCode::FORBIDDEN, "no app is configured for this host");
+        let Some(app) = registry.app_named(name) else {
+            return deny(Denied::UnknownApp, Some(name), h);
         };
-        let Some(sid) = session_id(req.headers(), gw.cookie_name) else {
-            return sign_in_first(&state.public_url, app, &orig, &req);
+        if let Some(o) = &orig {
+            if app.origin_for(&o.host, o.scheme).is_none() {
+                return deny(Denied::ForwardedHostNotApp, Some(name), h);
+            }
+        }
+        let Some(sid) = session_id(h, gw.cookie_name) else {
+            return sign_in_first(&state.public_url, app, orig.as_ref(), &req);
         };
-        (orig, app.clone(), sid)
+        (app.clone(), sid)
     };
     let app = app.as_ref();
     let now = now_ms();
-    let cached = match gw.session(&state.store, &sid, now).await {
+    // Who presented the cookie (X-Forwarded-For through the trusted proxy): bounds the
+    // database reads a flood of made-up cookies can cause.
+    let client = req
+        .extensions()
+        .get::<crate::http::ClientIp>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0);
+    let cached = match gw.session(&state.store, &sid, now, client).await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "forward-auth: reading the session failed");
@@ -232,10 +361,10 @@ pub async fn verify(State(state): State<AppState>, req: Request) -> Response {
         }
     };
     let Some(identity) = cached.identity.as_deref() else {
-        return sign_in_first(&state.public_url, app, &orig, &req);
+        return sign_in_first(&state.public_url, app, orig.as_ref(), &req);
     };
     let Some(seen) = identity.admitted_by(app) else {
-        return status(StatusCode::FORBIDDEN, "this app does not admit you");
+        return deny(Denied::NotAdmitted, Some(name), h);
     };
     match gw.grant(&cached, identity, &seen, app, &state.public_url, now) {
         Ok(headers) => {
@@ -320,26 +449,34 @@ mod tests {
             login_url(
                 base,
                 &wiki,
-                &orig("wiki.example.com", Some("https"), "/a?b=c")
+                Some(&orig("wiki.example.com", Some("https"), "/a?b=c"))
             ),
             "https://login.example.com/login?return_to=https%3A%2F%2Fwiki.example.com%2Fa%3Fb%3Dc"
         );
         // No scheme from the proxy: the app's origin on that host.
         assert_eq!(
-            login_url(base, &wiki, &orig("wiki.example.com:8080", None, "/")),
+            login_url(base, &wiki, Some(&orig("wiki.example.com:8080", None, "/"))),
             "https://login.example.com/login?return_to=http%3A%2F%2Fwiki.example.com%3A8080%2F"
         );
         // A scheme the app does not list on that host: sign in without coming back.
         assert_eq!(
-            login_url(base, &wiki, &orig("wiki.example.com", Some("http"), "/a")),
+            login_url(
+                base,
+                &wiki,
+                Some(&orig("wiki.example.com", Some("http"), "/a"))
+            ),
             "https://login.example.com/login"
         );
         assert_eq!(
             login_url(
                 base,
                 &app(&[]),
-                &orig("wiki.example.com", Some("https"), "/a")
+                Some(&orig("wiki.example.com", Some("https"), "/a"))
             ),
+            "https://login.example.com/login"
+        );
+        assert_eq!(
+            login_url(base, &wiki, None),
             "https://login.example.com/login"
         );
     }
@@ -351,21 +488,91 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("x-forwarded-uri", "/a?b=c&d"),
         ]);
-        let o = original_request(&h).expect("some");
+        let o = original_request(&h).expect("valid").expect("some");
         assert_eq!(o.host, "app.example.com");
         assert_eq!(o.scheme, Some("https"));
         assert_eq!(o.uri, "/a?b=c&d");
-        let h = headers(&[("x-original-url", "http://127.0.0.1:8081/x?y=1")]);
-        let o = original_request(&h).expect("some");
-        assert_eq!(o.host, "127.0.0.1:8081");
-        assert_eq!(o.uri, "/x?y=1");
-        assert!(original_request(&headers(&[("x-forwarded-host", "evil host/")])).is_none());
-        assert!(original_request(&headers(&[])).is_none());
+        assert_eq!(original_request(&headers(&[])), Ok(None));
+        // X-Original-URL and Forwarded are not read (a client's own would pass through
+        // Caddy and Traefik).
         let h = headers(&[
-            ("x-forwarded-host", "app.example.com"),
-            ("x-forwarded-uri", "https://evil/"),
+            ("x-original-url", "http://127.0.0.1:8081/x?y=1"),
+            ("forwarded", "host=127.0.0.1:8081;proto=http"),
         ]);
-        let o = original_request(&h).expect("some");
-        assert_eq!(o.uri, "/", "a URI that is not a path is ignored");
+        assert_eq!(original_request(&h), Ok(None));
+    }
+
+    #[test]
+    fn malformed_forwarded_headers_are_refused() {
+        for (name, value) in [
+            ("x-forwarded-host", "evil host/"),
+            ("x-forwarded-uri", "https://evil/"),
+            ("x-forwarded-proto", "gopher"),
+        ] {
+            let h = headers(&[("x-forwarded-host", "app.example.com"), (name, value)]);
+            assert_eq!(
+                original_request(&h),
+                Err(Denied::ForwardedHeaderInvalid),
+                "{name}: {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicated_or_listed_forwarded_headers_are_refused_not_resolved() {
+        for name in ["x-forwarded-host", "x-forwarded-uri", "x-forwarded-proto"] {
+            let value = if name == "x-forwarded-host" {
+                "a.example.com"
+            } else if name == "x-forwarded-uri" {
+                "/a"
+            } else {
+                "https"
+            };
+            let mut h = headers(&[("x-forwarded-host", "app.example.com")]);
+            h.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+            if name != "x-forwarded-host" {
+                h.append(
+                    HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                );
+            }
+            assert_eq!(
+                original_request(&h),
+                Err(Denied::ForwardedHeaderAmbiguous),
+                "{name} twice"
+            );
+            let listed = format!("{value}, {value}");
+            let h = headers(&[
+                ("x-forwarded-host", "app.example.com"),
+                (name, listed.as_str()),
+            ]);
+            assert_eq!(
+                original_request(&h),
+                Err(Denied::ForwardedHeaderAmbiguous),
+                "{name} listed"
+            );
+        }
+    }
+
+    #[test]
+    fn the_auth_url_names_exactly_one_app() {
+        assert_eq!(app_param(Some("app=wiki")), Ok("wiki"));
+        assert_eq!(app_param(Some("rd=1&app=wiki")), Ok("wiki"));
+        assert_eq!(app_param(None), Err(Denied::AppNotNamed));
+        assert_eq!(app_param(Some("rd=1")), Err(Denied::AppNotNamed));
+        assert_eq!(app_param(Some("apps=wiki")), Err(Denied::AppNotNamed));
+        for bad in [
+            "app=wiki&app=admin",
+            "app=",
+            "app",
+            "app=Wiki",
+            "app=a%20b",
+            "app=a/b",
+        ] {
+            assert_eq!(app_param(Some(bad)), Err(Denied::AppParamInvalid), "{bad}");
+        }
     }
 }

@@ -15,7 +15,7 @@ use crate::error::AppError;
 use crate::flow::pending::{self, random_token, PendingData};
 use crate::flow::refusal::{refuse, Refusal};
 use crate::flow::return_to;
-use crate::http::RequestId;
+use crate::http::{ClientIp, RequestId};
 use crate::store::connectors::{self as connector_store, ConnectorRecord};
 
 #[derive(Debug, Deserialize, Default)]
@@ -46,13 +46,14 @@ fn redirect(url: &str) -> Result<Response, AppError> {
 pub async fn start(
     State(state): State<AppState>,
     rid: RequestId,
+    ClientIp(client): ClientIp,
     Path(id): Path<String>,
     Query(q): Query<StartQuery>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let connector = load_connector(&state, &id).await?;
     let return_to = return_to::accept(&state, &rid, q.return_to.as_deref(), Some(&id)).await?;
-    match start_inner(&state, &rid, &connector, return_to, &headers).await {
+    match start_inner(&state, &rid, &connector, return_to, &headers, client).await {
         Ok(resp) => Ok(resp),
         Err(r) => Err(refuse(&state, &rid, r).await),
     }
@@ -64,6 +65,7 @@ async fn start_inner(
     connector: &ConnectorRecord,
     return_to: Option<String>,
     headers: &HeaderMap,
+    client: std::net::IpAddr,
 ) -> Result<Response, Refusal> {
     let cid = connector.id.as_str();
     let misconfigured = |e: String| {
@@ -111,7 +113,7 @@ async fn start_inner(
             .connector(cid))
         }
     };
-    let (_, cookie) = pending::begin(state, headers, cid, &key, &data).await?;
+    let (_, cookie) = pending::begin(state, headers, client, cid, &key, &data).await?;
     let mut resp = redirect(&url).map_err(|e| misconfigured(e.to_string()))?;
     pending::set_cookie(resp.headers_mut(), cookie);
     resp.headers_mut()

@@ -51,21 +51,56 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
+/// The client's address (see [`crate::client_addr`]): the TCP peer, or what a trusted
+/// proxy says in `X-Forwarded-For`. Set on every request by the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<ClientIp>()
+            .copied()
+            .unwrap_or(ClientIp(std::net::IpAddr::from([0, 0, 0, 0]))))
+    }
+}
+
+async fn client_ip(
+    axum::extract::State(proxies): axum::extract::State<crate::client_addr::TrustedProxies>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let ip = rate_limit::client_of(peer, &proxies, req.headers());
+    req.extensions_mut().insert(ClientIp(ip));
+    next.run(req).await
+}
+
 pub fn router(state: AppState) -> Router {
-    // Anonymous sign-in entry points: rate-limited per client.
+    // Starting a sign-in: rate-limited per client. Finishing one (ACS, callbacks) is
+    // admitted by its pending sign-in instead (see `rate_limit`).
     let signin = Router::new()
         .route("/login", get(pages::login_page).post(pages::login_discover))
         .route("/login/{connector}", get(login::start))
+        .layer(axum::middleware::from_fn_with_state(
+            rate_limit::LimitState {
+                limiter: state.login_limiter.clone(),
+                proxies: state.proxies.clone(),
+            },
+            rate_limit::limit,
+        ))
         .route("/oidc/{connector}/callback", get(oidc::callback))
         .route(
             "/saml/{connector}/acs",
             post(saml::acs).layer(DefaultBodyLimit::max(saml::MAX_ACS_BODY)),
-        )
-        .layer(axum::middleware::from_fn_with_state(
-            state.login_limiter.clone(),
-            rate_limit::limit,
-        ));
+        );
     let session_layer = session::layer(&state);
+    let state_proxies = state.proxies.clone();
     // Forward-auth (reads the session cookie itself, through its cache) and the JWKS:
     // outside the session layer.
     let gateway = Router::new()
@@ -87,6 +122,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(session_layer)
         .merge(gateway)
+        .layer(axum::middleware::from_fn_with_state(
+            state_proxies,
+            client_ip,
+        ))
         .layer(axum::middleware::from_fn(request_context))
         // Innermost: a panic in a handler becomes a 500 for this request only.
         .layer(CatchPanicLayer::custom(|_| {

@@ -13,14 +13,15 @@ use crate::connectors::ExternalProfile;
 use crate::error::AppError;
 use crate::flow::complete::complete_sign_in;
 use crate::flow::pending;
-use crate::flow::refusal::{refuse, Refusal};
+use crate::flow::refusal::{refuse, refuse_callback, Refusal};
 use crate::http::login::load_connector;
-use crate::http::RequestId;
+use crate::http::{ClientIp, RequestId};
 use crate::store::connectors::ConnectorRecord;
 
 pub async fn callback(
     State(state): State<AppState>,
     rid: RequestId,
+    ClientIp(client): ClientIp,
     Path(id): Path<String>,
     Query(params): Query<CallbackParams>,
     session: Session,
@@ -34,7 +35,7 @@ pub async fn callback(
                 Err(r) => Err(refuse(&state, &rid, r).await),
             }
         }
-        Err(r) => Err(refuse(&state, &rid, r).await),
+        Err(r) => Err(refuse_callback(&state, &rid, client, r).await),
     }
 }
 

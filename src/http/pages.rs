@@ -149,6 +149,8 @@ struct MembershipView {
 #[template(path = "me.html")]
 struct MePage {
     user: users::User,
+    /// [`users::User::display_name`]: the name the apps are sent too.
+    name: String,
     connectors: String,
     memberships: Vec<MembershipView>,
 }
@@ -198,6 +200,7 @@ pub async fn me(State(state): State<AppState>, session: Session) -> Result<Respo
     }
     memberships.sort_by(|a, b| a.organization.cmp(&b.organization));
     html(MePage {
+        name: user.display_name().unwrap_or_default(),
         user,
         connectors,
         memberships,

@@ -1,36 +1,73 @@
-//! Per-client rate limit for the anonymous sign-in entry points (GCRA from `governor`).
-//! Over the limit: 429 with our error page; no database write (a flood must not turn
-//! into audit-table growth).
+//! Per-client rate limits (GCRA) for the anonymous sign-in entry points.
+//!
+//! - `/login` and `/login/{connector}` spend the client's budget (the [`limit`]
+//!   middleware). Over it: 429 with our error page and no database write (a flood must not
+//!   turn into audit-table growth).
+//! - The SAML ACS and the OIDC callbacks are **not** charged when they carry a valid
+//!   pending sign-in: that one-time state is their admission, so a company behind one NAT
+//!   address is not locked out of finishing sign-ins by someone flooding `/login` from the
+//!   same address. Only a callback that turns out to carry no valid state (or an
+//!   unsolicited SAML response, which costs a signature check) spends a separate "stray
+//!   callback" budget ([`Limiter::check`] in the handlers); over it, such a request gets a
+//!   429 without an audit event.
+//!
+//! The client is the address [`crate::client_addr`] reads through
+//! `server.trusted_proxies`, IPv6 keyed on its /64.
+//! Memory is bounded ([`crate::limiter`]).
 
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::client_addr::TrustedProxies;
 use crate::config::LoginConfig;
 use crate::error::AppError;
+pub use crate::limiter::Limiter;
 
-pub type Limiter = DefaultKeyedRateLimiter<IpAddr>;
-
+/// The `/login` limiter from configuration.
 pub fn login_limiter(cfg: &LoginConfig) -> Arc<Limiter> {
-    let per_minute = NonZeroU32::new(cfg.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(cfg.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
-    Arc::new(RateLimiter::keyed(
-        Quota::per_minute(per_minute).allow_burst(burst),
+    Arc::new(Limiter::new(
+        cfg.rate_limit_per_minute,
+        cfg.rate_limit_burst,
+        cfg.rate_limit_clients as usize,
     ))
 }
 
-pub async fn limit(State(limiter): State<Arc<Limiter>>, req: Request, next: Next) -> Response {
-    let ip = req
+/// The stray-callback limiter: the same budget, kept apart from `/login`'s.
+pub fn callback_limiter(cfg: &LoginConfig) -> Arc<Limiter> {
+    login_limiter(cfg)
+}
+
+/// What [`limit`] needs: the limiter and whom to believe about the client.
+#[derive(Clone)]
+pub struct LimitState {
+    pub limiter: Arc<Limiter>,
+    pub proxies: TrustedProxies,
+}
+
+/// The client address of a request (see [`crate::client_addr`]).
+pub fn client_of(
+    req_peer: Option<SocketAddr>,
+    proxies: &TrustedProxies,
+    h: &axum::http::HeaderMap,
+) -> IpAddr {
+    let peer = req_peer
+        .map(|p| p.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    proxies.client(peer, h)
+}
+
+/// Middleware for `/login` and `/login/{connector}`.
+pub async fn limit(State(s): State<LimitState>, req: Request, next: Next) -> Response {
+    let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    if limiter.check_key(&ip).is_err() {
+        .map(|c| c.0);
+    let ip = client_of(peer, &s.proxies, req.headers());
+    if !s.limiter.check(ip) {
         tracing::warn!(%ip, path = req.uri().path(), "rate limited");
         return AppError::TooManyRequests.into_response();
     }

@@ -21,9 +21,9 @@ use crate::connectors::saml::verify::{
 use crate::error::AppError;
 use crate::flow::complete::complete_sign_in;
 use crate::flow::pending;
-use crate::flow::refusal::{refuse, Refusal};
+use crate::flow::refusal::{refuse, refuse_callback, Refusal};
 use crate::http::login::load_connector;
-use crate::http::RequestId;
+use crate::http::{ClientIp, RequestId};
 use crate::store::connectors::ConnectorRecord;
 use crate::store::saml_replay;
 
@@ -63,6 +63,7 @@ fn saml_refusal(e: &SamlError, connector_id: &str) -> Refusal {
 pub async fn acs(
     State(state): State<AppState>,
     rid: RequestId,
+    ClientIp(client): ClientIp,
     Path(id): Path<String>,
     session: Session,
     headers: HeaderMap,
@@ -72,10 +73,11 @@ pub async fn acs(
     let body = match body {
         Ok(b) => b,
         Err(_) => {
-            return Err(refuse(&state, &rid, saml_refusal(&SamlError::BodyTooLarge, &id)).await)
+            let r = saml_refusal(&SamlError::BodyTooLarge, &id);
+            return Err(refuse_callback(&state, &rid, client, r).await);
         }
     };
-    match acs_inner(&state, &connector, &headers, &body).await {
+    match acs_inner(&state, &connector, &headers, &body, client).await {
         Ok((verified, return_to)) => {
             match complete_sign_in(
                 &state,
@@ -91,7 +93,7 @@ pub async fn acs(
                 Err(r) => Err(refuse(&state, &rid, r).await),
             }
         }
-        Err(r) => Err(refuse(&state, &rid, r).await),
+        Err(r) => Err(refuse_callback(&state, &rid, client, r).await),
     }
 }
 
@@ -100,6 +102,7 @@ async fn acs_inner(
     connector: &ConnectorRecord,
     headers: &HeaderMap,
     body: &Bytes,
+    client: std::net::IpAddr,
 ) -> Result<(VerifiedAssertion, Option<String>), Refusal> {
     let id = connector.id.as_str();
     let sp = SamlSp::from_record(connector, &state.master_key, &state.public_url).map_err(|e| {
@@ -144,7 +147,14 @@ async fn acs_inner(
             let p = pending::take(state, headers, id, key).await?;
             (p.saml_request_id, p.return_to)
         }
-        None => (None, None),
+        // Unsolicited: no one-time state admits it, and checking it costs a signature
+        // verification; it spends the client's stray-callback budget.
+        None => {
+            if !state.callback_limiter.check(client) {
+                return Err(Refusal::rate_limited().connector(id));
+            }
+            (None, None)
+        }
     };
     let expected = Expected {
         in_response_to,

@@ -49,7 +49,7 @@ pub async fn apply_decision(
 ) -> Result<String, StoreError> {
     let raw = raw_profile(profile);
     let user_id = match &d.outcome {
-        Outcome::Refuse { reason } => {
+        Outcome::Refuse { reason, .. } => {
             return Err(StoreError::Corrupt(format!(
                 "apply_decision called with a refusal ({})",
                 reason.code()

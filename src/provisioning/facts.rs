@@ -61,9 +61,19 @@ pub async fn resolve_mappings(
     Ok(out)
 }
 
-async fn user_facts(conn: &mut AnyConnection, u: User) -> Result<UserFacts, StoreError> {
+async fn user_facts(
+    conn: &mut AnyConnection,
+    c: &ConnectorFacts,
+    u: User,
+) -> Result<UserFacts, StoreError> {
     let grants = orgs::grants_of(conn, &u.id).await?;
     let memberships = orgs::memberships_of(conn, &u.id).await?;
+    let connector_subjects = identities::list_for_user(conn, &u.id)
+        .await?
+        .into_iter()
+        .filter(|i| i.connector_id == c.id)
+        .map(|i| i.subject)
+        .collect();
     Ok(UserFacts {
         id: u.id,
         suspended: u.suspended,
@@ -86,6 +96,7 @@ async fn user_facts(conn: &mut AnyConnection, u: User) -> Result<UserFacts, Stor
             })
             .collect(),
         memberships,
+        connector_subjects,
     })
 }
 
@@ -106,7 +117,7 @@ pub async fn load_facts(
 ) -> Result<Facts, StoreError> {
     let linked_user = match identities::find(conn, &c.id, &profile.subject).await? {
         Some(identity) => match users::get(conn, &identity.user_id).await? {
-            Some(u) => Some(user_facts(conn, u).await?),
+            Some(u) => Some(user_facts(conn, c, u).await?),
             None => None,
         },
         None => None,
@@ -122,7 +133,7 @@ pub async fn load_facts(
             linked_user.clone()
         }
         Some(e) => match users::find_by_email(conn, e).await? {
-            Some(u) => Some(user_facts(conn, u).await?),
+            Some(u) => Some(user_facts(conn, c, u).await?),
             None => None,
         },
         None => None,

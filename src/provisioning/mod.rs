@@ -9,9 +9,11 @@
 
 mod apply;
 mod facts;
+mod relink;
 
 pub use apply::apply_decision;
 pub use facts::{connector_facts, load_facts, resolve_mappings};
+pub use relink::{relink_identity, RelinkError, RelinkRequest, Relinked};
 
 use serde_json::Value;
 

@@ -39,6 +39,10 @@ pub enum RefuseReason {
     /// Social/email sign-in with an email in a domain an enterprise connector claims.
     EmailDomainRequiresSso,
     SubjectMissing,
+    /// The account with this email already holds an identity of THIS connector under
+    /// another subject: the IdP now gives the address to someone else (a re-issued
+    /// `first.last@`), and linking would hand the new person the old one's account.
+    SubjectChangedForEmail,
 }
 
 impl RefuseReason {
@@ -50,6 +54,7 @@ impl RefuseReason {
             RefuseReason::UserSuspended => "user_suspended",
             RefuseReason::EmailDomainRequiresSso => "email_domain_requires_sso",
             RefuseReason::SubjectMissing => "subject_missing",
+            RefuseReason::SubjectChangedForEmail => "subject_changed_for_email",
         }
     }
 
@@ -70,6 +75,9 @@ impl RefuseReason {
                 "Your organization signs in with its own single sign-on. Please use it instead."
             }
             RefuseReason::SubjectMissing => "The identity provider did not say who you are.",
+            RefuseReason::SubjectChangedForEmail => {
+                "An account with this email belongs to another person at your identity provider, so this sign-in cannot be attached to it. Contact your administrator: they can move the account to you if it is yours."
+            }
         }
     }
 }
@@ -78,17 +86,17 @@ impl RefuseReason {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     /// The identity is linked already: sign in as that user.
-    SignIn {
-        user_id: String,
-    },
+    SignIn { user_id: String },
     /// Link the identity to this existing user, then sign in.
-    Link {
-        user_id: String,
-    },
+    Link { user_id: String },
     /// Create a user and the identity, then sign in.
     Create,
     Refuse {
         reason: RefuseReason,
+        /// The existing account the refusal protects, when there is one the
+        /// administrator must look at (audited as the refusal's user).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
     },
 }
 
@@ -158,14 +166,27 @@ impl Decision {
     }
 
     fn refuse(reason: RefuseReason, trace: Vec<String>) -> Self {
-        let mut d = Decision::new(Outcome::Refuse { reason });
+        let mut d = Decision::new(Outcome::Refuse {
+            reason,
+            user_id: None,
+        });
+        d.trace = trace;
+        d
+    }
+
+    /// A refusal that protects the existing account `user_id`.
+    fn refuse_for(reason: RefuseReason, user_id: &str, trace: Vec<String>) -> Self {
+        let mut d = Decision::new(Outcome::Refuse {
+            reason,
+            user_id: Some(user_id.to_string()),
+        });
         d.trace = trace;
         d
     }
 
     pub fn refused(&self) -> Option<RefuseReason> {
         match self.outcome {
-            Outcome::Refuse { reason } => Some(reason),
+            Outcome::Refuse { reason, .. } => Some(reason),
             _ => None,
         }
     }
@@ -360,6 +381,27 @@ fn decide_account(c: &ConnectorFacts, profile: &ExternalProfile, facts: &Facts) 
         if !user.email_verified {
             trace.push("an account has this email unverified: no link".into());
             return Decision::refuse(RefuseReason::EmailTakenUnverified, trace);
+        }
+        // This connector already vouched for the account under another subject, and the
+        // (connector, subject) at hand is not linked: the IdP now asserts the address
+        // for a different person (a departed employee's `first.last@` given to a new
+        // hire). Linking would hand the newcomer the old account, its roles and data.
+        // Only an administrator can tell a re-created IdP user from a new person.
+        // Not for the email connector: there the one-time code just proved control of the
+        // address, which is all that connector ever vouches for.
+        let others: Vec<&str> = user
+            .connector_subjects
+            .iter()
+            .filter(|s| **s != profile.subject)
+            .map(String::as_str)
+            .collect();
+        if c.kind != ConnectorKind::Email && !others.is_empty() {
+            trace.push(format!(
+                "the account with this email is linked to connector {} under another subject ({}): no link",
+                c.id,
+                others.join(", ")
+            ));
+            return Decision::refuse_for(RefuseReason::SubjectChangedForEmail, &user.id, trace);
         }
         trace.push("the trusted email matches an account's verified email: link".into());
         let mut d = Decision::new(Outcome::Link {

@@ -57,6 +57,9 @@ pub struct UserFacts {
     pub profile: ProfileFields,
     pub grants: Vec<GrantFact>,
     pub memberships: Vec<String>,
+    /// The subjects under which this user holds identities of the connector signing in
+    /// now (usually none or one).
+    pub connector_subjects: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -49,6 +49,7 @@ fn user(id: &str, email: &str) -> UserFacts {
         },
         grants: vec![],
         memberships: vec![],
+        connector_subjects: vec![],
     }
 }
 
@@ -256,6 +257,110 @@ fn sso_row5_first_sso_sign_in_of_an_existing_member_adds_only_missing_grants() {
         ]
     );
     assert!(!d.joins[0].new_membership && d.joins[1].new_membership);
+}
+
+#[test]
+fn sso_row6_an_account_linked_to_this_connector_under_another_subject_is_refused() {
+    // The IdP re-issued alice@ to a new person (subject G-42); the account was made for
+    // the previous holder (subject G-1) through this very connector.
+    let c = connector(ConnectorKind::Saml);
+    let mut u = user("u1", "alice@acme.test");
+    u.connector_subjects = vec!["G-1".into()];
+    u.memberships = vec!["o1".into()];
+    let f = Facts {
+        user_with_email: Some(u.clone()),
+        sso_jit_orgs: vec![org("o1", &["member"])],
+        ..facts()
+    };
+    let d = decide(&c, &profile(Some("alice@acme.test"), true), &f);
+    assert_eq!(
+        d.outcome,
+        Outcome::Refuse {
+            reason: RefuseReason::SubjectChangedForEmail,
+            user_id: Some("u1".into())
+        },
+        "refused, naming the account for the administrator"
+    );
+    assert_eq!(
+        RefuseReason::SubjectChangedForEmail.code(),
+        "subject_changed_for_email"
+    );
+    assert!(RefuseReason::SubjectChangedForEmail
+        .message()
+        .contains("administrator"));
+    assert!(
+        d.joins.is_empty() && d.profile_changes.is_empty() && d.mapping_grants.is_empty(),
+        "nothing provisioned"
+    );
+    assert!(
+        d.trace.iter().any(|t| t.contains("G-1")),
+        "the trace names the subject the account is linked under: {:?}",
+        d.trace
+    );
+    // The same for every kind of connector that can link (a social login whose verified
+    // email moved to another account at the provider).
+    let d = decide(
+        &connector(ConnectorKind::Social),
+        &profile(Some("alice@example.org"), true),
+        &Facts {
+            user_with_email: Some(user_linked("u1", "alice@example.org", "G-1")),
+            ..facts()
+        },
+    );
+    assert_eq!(d.refused(), Some(RefuseReason::SubjectChangedForEmail));
+    // Not the email connector: its one-time code proves control of the address itself.
+    let d = decide(
+        &connector(ConnectorKind::Email),
+        &profile(Some("alice@example.org"), true),
+        &Facts {
+            user_with_email: Some(user_linked("u1", "alice@example.org", "G-1")),
+            ..facts()
+        },
+    );
+    assert_eq!(
+        d.outcome,
+        Outcome::Link {
+            user_id: "u1".into()
+        }
+    );
+    // The account's own subject at this connector still signs in (the linked row wins).
+    let d = decide(
+        &c,
+        &profile(Some("alice@acme.test"), true),
+        &Facts {
+            linked_user: Some(u.clone()),
+            user_with_email: Some(u),
+            ..facts()
+        },
+    );
+    assert_eq!(
+        d.outcome,
+        Outcome::SignIn {
+            user_id: "u1".into()
+        }
+    );
+    // An account without an identity of this connector links as before (row 2).
+    let d = decide(
+        &c,
+        &profile(Some("alice@acme.test"), true),
+        &Facts {
+            user_with_email: Some(user("u1", "alice@acme.test")),
+            ..facts()
+        },
+    );
+    assert_eq!(
+        d.outcome,
+        Outcome::Link {
+            user_id: "u1".into()
+        }
+    );
+}
+
+fn user_linked(id: &str, email: &str, subject: &str) -> UserFacts {
+    UserFacts {
+        connector_subjects: vec![subject.into()],
+        ..user(id, email)
+    }
 }
 
 #[test]

@@ -118,3 +118,26 @@ pub async fn record_sign_in(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Moves the identity (connector, `from_subject`) to `to_subject`, keeping its user, id
+/// and history. `false` if there is no such identity; `Conflict` if `to_subject` is
+/// linked already (to anyone).
+pub async fn change_subject(
+    conn: &mut AnyConnection,
+    connector_id: &str,
+    from_subject: &str,
+    to_subject: &str,
+) -> Result<bool> {
+    let now = now_ms();
+    let done = sqlx::query(
+        "UPDATE identities SET subject = $3, updated_at = $4 WHERE connector_id = $1 AND subject = $2",
+    )
+    .bind(connector_id)
+    .bind(from_subject)
+    .bind(to_subject)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(|e| StoreError::on_unique(e, "an identity for this subject"))?;
+    Ok(done.rows_affected() == 1)
+}

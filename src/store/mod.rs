@@ -59,6 +59,8 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("too many sign-ins in flight; try again in a few minutes")]
     Capacity,
+    #[error("too many sign-ins in flight from this client; try again in a few minutes")]
+    ClientCapacity,
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
 }

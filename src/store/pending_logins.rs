@@ -18,6 +18,9 @@ pub struct PendingLogin {
     pub connector_id: String,
     /// SHA-256 (hex) of the browser-binding cookie value.
     pub browser_binding: String,
+    /// The client that started it (`crate::client_addr::client_key`), for the
+    /// per-client cap.
+    pub client_key: String,
     pub data: Value,
     pub created_at: i64,
     pub expires_at: i64,
@@ -28,6 +31,7 @@ struct Row {
     id: String,
     connector_id: String,
     browser_binding: String,
+    client_key: String,
     data: String,
     created_at: i64,
     expires_at: i64,
@@ -41,31 +45,51 @@ impl TryFrom<Row> for PendingLogin {
             id: r.id,
             connector_id: r.connector_id,
             browser_binding: r.browser_binding,
+            client_key: r.client_key,
             created_at: r.created_at,
             expires_at: r.expires_at,
         })
     }
 }
 
-/// Stores a new pending login unless `cap` unexpired ones exist already (`Capacity`).
-/// Expired rows do not count (the clean-up task deletes them; this anonymous entry point
-/// does no sweeping). Call inside a transaction so the count and the insert see the same
-/// state.
-pub async fn create(conn: &mut AnyConnection, p: &PendingLogin, cap: u64) -> Result<()> {
+/// Stores a new pending login unless `per_client_cap` unexpired ones of the same client
+/// (`ClientCapacity`: one client cannot fill the table for everyone) or `cap` in all
+/// (`Capacity`) exist already. Expired rows do not count (the clean-up task deletes them;
+/// this anonymous entry point does no sweeping). Call inside a transaction so the counts
+/// and the insert see the same state.
+pub async fn create(
+    conn: &mut AnyConnection,
+    p: &PendingLogin,
+    cap: u64,
+    per_client_cap: u64,
+) -> Result<()> {
+    let now = now_ms();
+    let (mine,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM pending_logins WHERE client_key = $1 AND expires_at > $2",
+    )
+    .bind(&p.client_key)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    if mine >= per_client_cap as i64 {
+        return Err(StoreError::ClientCapacity);
+    }
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pending_logins WHERE expires_at > $1")
-        .bind(now_ms())
+        .bind(now)
         .fetch_one(&mut *conn)
         .await?;
     if n >= cap as i64 {
         return Err(StoreError::Capacity);
     }
     sqlx::query(
-        "INSERT INTO pending_logins (id, connector_id, browser_binding, data, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO pending_logins \
+         (id, connector_id, browser_binding, client_key, data, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&p.id)
     .bind(&p.connector_id)
     .bind(&p.browser_binding)
+    .bind(&p.client_key)
     .bind(json_text(&p.data))
     .bind(p.created_at)
     .bind(p.expires_at)
@@ -90,7 +114,7 @@ pub enum Taken {
 pub async fn take(conn: &mut AnyConnection, id: &str, browser_binding: &str) -> Result<Taken> {
     let row: Option<Row> = sqlx::query_as(
         "DELETE FROM pending_logins WHERE id = $1 AND browser_binding = $2 \
-         RETURNING id, connector_id, browser_binding, data, created_at, expires_at",
+         RETURNING id, connector_id, browser_binding, client_key, data, created_at, expires_at",
     )
     .bind(id)
     .bind(browser_binding)

@@ -60,6 +60,34 @@ impl TryFrom<UserRow> for User {
     }
 }
 
+impl User {
+    /// The person's display name, one definition for every place that shows it (`/me`,
+    /// forward-auth's `X-Auth-Request-Name`, the `name` claim of ssogate's tokens): the
+    /// full name the IdP gave, else the given and family names joined (SAML IdPs such as
+    /// Keycloak send only those), else none.
+    pub fn display_name(&self) -> Option<String> {
+        display_name(
+            self.name.as_deref(),
+            self.given_name.as_deref(),
+            self.family_name.as_deref(),
+        )
+    }
+}
+
+fn display_name(name: Option<&str>, given: Option<&str>, family: Option<&str>) -> Option<String> {
+    fn clean(s: Option<&str>) -> Option<&str> {
+        s.map(str::trim).filter(|s| !s.is_empty())
+    }
+    if let Some(n) = clean(name) {
+        return Some(n.to_string());
+    }
+    let parts: Vec<&str> = [clean(given), clean(family)]
+        .into_iter()
+        .flatten()
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 const COLUMNS: &str = "id, email, email_verified, given_name, family_name, name, picture, \
     custom_attributes, suspended, created_at, updated_at, last_sign_in_at";
 
@@ -173,4 +201,31 @@ pub async fn count(conn: &mut AnyConnection) -> Result<i64> {
         .fetch_one(conn)
         .await?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_name;
+
+    #[test]
+    fn the_display_name_is_the_full_name_else_given_and_family() {
+        assert_eq!(
+            display_name(Some("Alice Anders"), Some("Al"), Some("A")).as_deref(),
+            Some("Alice Anders")
+        );
+        assert_eq!(
+            display_name(None, Some("Sam"), Some("Aml")).as_deref(),
+            Some("Sam Aml")
+        );
+        assert_eq!(
+            display_name(Some("  "), None, Some("Aml")).as_deref(),
+            Some("Aml")
+        );
+        assert_eq!(
+            display_name(None, Some(" Sam "), None).as_deref(),
+            Some("Sam")
+        );
+        assert_eq!(display_name(None, None, Some("")), None);
+        assert_eq!(display_name(None, None, None), None);
+    }
 }

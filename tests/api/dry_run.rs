@@ -189,6 +189,18 @@ async fn dry_run_matches_every_table_row_and_writes_nothing() {
     .await;
     assert_eq!(result(&v), "link");
     assert_eq!(v["decision"]["joins"][0]["rule"]["rule"], "sso_jit");
+    // SSO row 6: the same email from this connector for another subject (the address
+    // was re-issued to someone new) → refused, naming the account.
+    let v = same_decision(
+        &app,
+        &key,
+        &sso,
+        &profile("s-new-hire", Some("old@acme.test"), true),
+    )
+    .await;
+    assert_eq!(result(&v), "refuse");
+    assert_eq!(v["refused"]["code"], "subject_changed_for_email");
+    assert!(v["decision"]["outcome"]["user_id"].is_string());
     // SSO row 4: nobody, creation not allowed → refused.
     let v = same_decision(
         &app,

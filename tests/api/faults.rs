@@ -228,7 +228,7 @@ async fn postgres_going_away_answers_503_and_ssogate_recovers_without_a_restart(
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
     let alice_sid = session_id(&r, app.state.gateway.cookie_name);
     assert_eq!(
-        verify(&app, "wiki.test", "/", Some(&alice_sid))
+        verify(&app, "wiki", "wiki.test", "/", Some(&alice_sid))
             .await
             .status(),
         200
@@ -275,7 +275,7 @@ async fn postgres_going_away_answers_503_and_ssogate_recovers_without_a_restart(
         "a new sign-in"
     );
     assert_eq!(ra.as_deref(), Some("5"), "Retry-After");
-    let r = verify(&app, "wiki.test", "/", Some(&alice_sid)).await;
+    let r = verify(&app, "wiki", "wiki.test", "/", Some(&alice_sid)).await;
     assert_eq!(
         r.status(),
         503,
@@ -293,7 +293,7 @@ async fn postgres_going_away_answers_503_and_ssogate_recovers_without_a_restart(
         "nothing of Bob's interrupted sign-in was written"
     );
     assert_eq!(
-        verify(&app, "wiki.test", "/", Some(&alice_sid))
+        verify(&app, "wiki", "wiki.test", "/", Some(&alice_sid))
             .await
             .status(),
         200,
@@ -348,6 +348,7 @@ fn serve(dir: &std::path::Path, db_url: &str, port: u16, master_key: &str) -> Ru
             // Every sign-in of the burst comes from 127.0.0.1.
             .env("SSOGATE_LOGIN__RATE_LIMIT_PER_MINUTE", "1000000")
             .env("SSOGATE_LOGIN__RATE_LIMIT_BURST", "1000000")
+            .env("SSOGATE_LOGIN__PENDING_CAP_PER_CLIENT", "100000")
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -24,6 +24,8 @@ mod oidc_rp;
 mod pages;
 mod private_postgres;
 mod provisioning;
+mod rate_limits;
+mod reissued_email;
 mod saml_acs;
 mod saml_forge;
 mod saml_keycloak;

@@ -186,7 +186,7 @@ async fn audit_kinds(app: &TestApp) -> Vec<String> {
     v
 }
 
-async fn counts(app: &TestApp) -> (i64, i64, i64) {
+pub async fn counts(app: &TestApp) -> (i64, i64, i64) {
     let mut c = app.store.read().await.expect("conn");
     let u = users::count(&mut c).await.expect("users");
     let (i,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM identities")

@@ -40,6 +40,7 @@ conformance!(
     audit_events_filter_and_paginate_newest_first,
     sessions_store,
     pending_logins_are_single_use_bound_expiring_and_capped,
+    pending_logins_are_capped_per_client_before_the_global_cap,
     saml_assertion_ids_are_accepted_once,
     api_keys_are_hashed_and_revocable,
     signing_keys_publication_window,
@@ -759,6 +760,43 @@ async fn sessions_store(db: Db) {
     assert!(store.load(&other.id).await.expect("load").is_none());
 }
 
+/// One client cannot fill the global cap: its own cap stops it first, and everyone else
+/// can still start sign-ins. Expired rows do not count.
+async fn pending_logins_are_capped_per_client_before_the_global_cap(db: Db) {
+    let s = fresh_store(db).await;
+    let now = now_ms();
+    let p = |id: String, client: &str, expires_at: i64| PendingLogin {
+        id,
+        connector_id: "acme".into(),
+        browser_binding: "b".into(),
+        client_key: client.into(),
+        data: json!({}),
+        created_at: now,
+        expires_at,
+    };
+    let mut c = s.store.write().await.expect("conn");
+    pending_logins::create(&mut c, &p("old".into(), "flood", now - 1), 100, 3)
+        .await
+        .expect("expired rows do not count");
+    for i in 0..3 {
+        pending_logins::create(&mut c, &p(format!("f{i}"), "flood", now + 60_000), 100, 3)
+            .await
+            .expect("within the client's cap");
+    }
+    assert!(matches!(
+        pending_logins::create(&mut c, &p("f3".into(), "flood", now + 60_000), 100, 3).await,
+        Err(StoreError::ClientCapacity)
+    ));
+    pending_logins::create(&mut c, &p("o1".into(), "other", now + 60_000), 100, 3)
+        .await
+        .expect("another client is not affected");
+    // The global cap still holds across clients.
+    assert!(matches!(
+        pending_logins::create(&mut c, &p("o2".into(), "third", now + 60_000), 4, 3).await,
+        Err(StoreError::Capacity)
+    ));
+}
+
 async fn pending_logins_are_single_use_bound_expiring_and_capped(db: Db) {
     let s = fresh_store(db).await;
     let now = now_ms();
@@ -766,26 +804,27 @@ async fn pending_logins_are_single_use_bound_expiring_and_capped(db: Db) {
         id: id.into(),
         connector_id: "acme".into(),
         browser_binding: binding.into(),
+        client_key: "203.0.113.9".into(),
         data: json!({"return_to": "/app", "request_id": format!("_{id}")}),
         created_at: now,
         expires_at,
     };
     let mut c = s.store.write().await.expect("conn");
-    pending_logins::create(&mut c, &p("a", "browser-1", now + 60_000), 3)
+    pending_logins::create(&mut c, &p("a", "browser-1", now + 60_000), 3, 10)
         .await
         .expect("a");
-    pending_logins::create(&mut c, &p("b", "browser-1", now + 60_000), 3)
+    pending_logins::create(&mut c, &p("b", "browser-1", now + 60_000), 3, 10)
         .await
         .expect("b");
-    pending_logins::create(&mut c, &p("old", "browser-1", now - 1), 3)
+    pending_logins::create(&mut c, &p("old", "browser-1", now - 1), 3, 10)
         .await
         .expect("old");
     // The cap counts unexpired rows only: "old" does not count.
-    pending_logins::create(&mut c, &p("c", "browser-2", now + 60_000), 3)
+    pending_logins::create(&mut c, &p("c", "browser-2", now + 60_000), 3, 10)
         .await
         .expect("c");
     assert!(matches!(
-        pending_logins::create(&mut c, &p("d", "browser-2", now + 60_000), 3).await,
+        pending_logins::create(&mut c, &p("d", "browser-2", now + 60_000), 3, 10).await,
         Err(StoreError::Capacity)
     ));
     // The clean-up task removes the expired one, and only it.
@@ -841,7 +880,7 @@ async fn pending_logins_are_single_use_bound_expiring_and_capped(db: Db) {
 
     // Concurrent takes of one pending login: exactly one wins.
     let mut c = s.store.write().await.expect("conn");
-    pending_logins::create(&mut c, &p("race", "browser-3", now + 60_000), 100)
+    pending_logins::create(&mut c, &p("race", "browser-3", now + 60_000), 100, 100)
         .await
         .expect("race");
     drop(c);

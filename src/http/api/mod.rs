@@ -79,4 +79,5 @@ pub fn router() -> Router<AppState> {
         )
         .route("/users/{id}/suspend", post(users::suspend))
         .route("/users/{id}/unsuspend", post(users::unsuspend))
+        .route("/users/{id}/identities/relink", post(users::relink))
 }

@@ -67,6 +67,21 @@ pub async fn document() -> Json<Value> {
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "post": { "summary": "Lift a suspension", "responses": { "200": { "description": "unsuspended" }, "404": err } }
             },
+            "/api/v1/users/{id}/identities/relink": {
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "post": {
+                    "summary": "Move the user's identity of a connector to the subject the IdP now asserts (after a `subject_changed_for_email` refusal: check first that it is the same person); ends the user's sessions; audited as `identity.relinked`",
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                        "type": "object", "required": ["connector", "subject"], "additionalProperties": false,
+                        "properties": {
+                            "connector": { "type": "string" },
+                            "subject": { "type": "string", "description": "the new subject (the refusal event's `data.detail.subject`)" },
+                            "previous_subject": { "type": "string", "description": "only when the user holds several identities of the connector" }
+                        } } } } },
+                    "responses": { "200": { "description": "`{user_id, connector, previous_subject, subject, sessions_ended}`" }, "400": err, "404": err, "409": err },
+                    "description": "409 `identity_not_linked` (no identity of this connector to move), `previous_subject_required`, `subject_already_linked` (the new subject belongs to an account already)"
+                }
+            },
             "/api/v1/lint": { "get": { "summary": "Configuration linter warnings (code, objects, message, fix)", "responses": { "200": { "description": "warnings" } } } },
             "/api/v1/signin/dry-run": { "post": { "summary": "The engine's decision and every provisioning step for a connector and a profile; writes nothing", "responses": { "200": { "description": "decision" }, "404": err } } },
             "/api/v1/audit-events": { "get": {

@@ -15,6 +15,7 @@ use crate::helpers::{
 };
 
 both!(
+    the_app_is_the_one_the_auth_url_names_never_one_a_header_names,
     anonymous_requests_are_sent_to_sign_in,
     a_member_gets_identity_headers_and_a_token,
     every_identity_header_is_sent_even_when_unknown,
@@ -36,9 +37,128 @@ async fn app_with(db: Db, body: serde_json::Value) -> (TestApp, String) {
     (app, key)
 }
 
+/// The review's attack: a person admitted by app `open` but not by app `strict` asks
+/// for `strict` with headers naming `open`. The proxy's auth URL names `strict`, so
+/// nothing the client sends can choose `open`'s policy; a forwarded host that is not
+/// `strict`'s is refused, and X-Original-URL / Forwarded are not read at all.
+async fn the_app_is_the_one_the_auth_url_names_never_one_a_header_names(db: Db) {
+    const OPEN: &str = "open.test:8081";
+    const STRICT: &str = "strict.test:8081";
+    let app = spawn_app_with(db, trust_loopback).await;
+    // The role `strict` asks for exists (someone else holds it).
+    user(&app, "boss@acme.test", "Boss", &[("Acme", &["admin"])]).await;
+    let key = api_key(&app).await;
+    let r = put_app(
+        &app,
+        &key,
+        json!({"name": "open", "origins": [format!("http://{OPEN}")]}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let r = put_app(
+        &app,
+        &key,
+        json!({"name": "strict", "origins": [format!("http://{STRICT}")], "roles": ["admin"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let member = user(&app, "m@acme.test", "M", &[("Acme", &["member"])]).await;
+    let sid = sign_in(&app, &member).await;
+    let cookie = support::cookie(&app, &sid);
+    assert_eq!(
+        verify(&app, "open", OPEN, "/", Some(&sid)).await.status(),
+        200
+    );
+    let denied = |r: &reqwest::Response| header(r, "x-ssogate-reason");
+    let r = verify(&app, "strict", STRICT, "/", Some(&sid)).await;
+    assert_eq!(
+        (r.status().as_u16(), denied(&r).as_deref()),
+        (403, Some("not_admitted"))
+    );
+    assert!(header(&r, "x-auth-request-user").is_none());
+
+    // The forwarded host naming the permissive app: refused, not switched.
+    let r = verify(&app, "strict", OPEN, "/", Some(&sid)).await;
+    assert_eq!(
+        (r.status().as_u16(), denied(&r).as_deref()),
+        (403, Some("forwarded_host_not_app"))
+    );
+    // Headers a proxy passes through from the client, naming the permissive app: not read.
+    let strict_url = app.url("/auth/verify?app=strict");
+    for (name, value) in [
+        ("x-original-url", format!("http://{OPEN}/")),
+        ("forwarded", format!("host={OPEN};proto=http")),
+        ("host", OPEN.to_string()),
+    ] {
+        let r = app
+            .client
+            .get(&strict_url)
+            .header("x-forwarded-host", STRICT)
+            .header("x-forwarded-proto", "http")
+            .header(name, value.as_str())
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(
+            (r.status().as_u16(), denied(&r).as_deref()),
+            (403, Some("not_admitted")),
+            "{name}: {value}"
+        );
+    }
+    // Sent twice or as a list (the client's value leaked through next to the proxy's):
+    // refused, not resolved by picking one.
+    for hosts in [vec![STRICT, OPEN], vec![OPEN, STRICT]] {
+        let mut req = app.client.get(&strict_url).header("cookie", &cookie);
+        for h in &hosts {
+            req = req.header("x-forwarded-host", *h);
+        }
+        let r = req.send().await.expect("req");
+        assert_eq!(
+            (r.status().as_u16(), denied(&r).as_deref()),
+            (403, Some("forwarded_header_ambiguous")),
+            "{hosts:?}"
+        );
+        let r = app
+            .client
+            .get(&strict_url)
+            .header("x-forwarded-host", hosts.join(", "))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(denied(&r).as_deref(), Some("forwarded_header_ambiguous"));
+    }
+    // The auth URL must name exactly one existing app: an old configuration without
+    // `?app=` gets a 403 whose reason says so (and is logged).
+    for (url, reason) in [
+        ("/auth/verify", "app_not_named"),
+        ("/auth/verify?rd=1", "app_not_named"),
+        ("/auth/verify?app=strict&app=open", "app_param_invalid"),
+        ("/auth/verify?app=open&app=strict", "app_param_invalid"),
+        ("/auth/verify?app=", "app_param_invalid"),
+        ("/auth/verify?app=nope", "unknown_app"),
+    ] {
+        let r = app
+            .client
+            .get(app.url(url))
+            .header("x-forwarded-host", OPEN)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(
+            (r.status().as_u16(), denied(&r).as_deref()),
+            (403, Some(reason)),
+            "{url}"
+        );
+        assert!(header(&r, "x-auth-request-user").is_none());
+    }
+}
+
 async fn anonymous_requests_are_sent_to_sign_in(db: Db) {
     let (app, key) = app_with(db, json!({"name": "wiki", "origins": [ORIGIN]})).await;
-    let r = verify(&app, HOST, "/docs?a=1&b=2", None).await;
+    let r = verify(&app, "wiki", HOST, "/docs?a=1&b=2", None).await;
     assert_eq!(r.status(), 401);
     let expected = format!(
         "{}/login?return_to=http%3A%2F%2Fapp.test%3A8081%2Fdocs%3Fa%3D1%26b%3D2",
@@ -50,13 +170,13 @@ async fn anonymous_requests_are_sent_to_sign_in(db: Db) {
     );
     assert_eq!(header(&r, "cache-control").as_deref(), Some("no-store"));
     // A session id that is not (or no longer) live is the same as none.
-    let r = verify(&app, HOST, "/", Some("AAAAAAAAAAAAAAAAAAAAAA")).await;
+    let r = verify(&app, "wiki", HOST, "/", Some("AAAAAAAAAAAAAAAAAAAAAA")).await;
     assert_eq!(r.status(), 401);
 
     // Redirect mode for Traefik/Caddy: ?rd=1, or the app's setting.
     let r = app
         .client
-        .get(app.url("/auth/verify?rd=1"))
+        .get(app.url("/auth/verify?rd=1&app=wiki"))
         .header("x-forwarded-host", HOST)
         .header("x-forwarded-uri", "/docs?a=1&b=2")
         .header("x-forwarded-proto", "http")
@@ -72,20 +192,30 @@ async fn anonymous_requests_are_sent_to_sign_in(db: Db) {
     )
     .await;
     assert_eq!(r.status(), 200);
-    let r = verify(&app, HOST, "/x", None).await;
+    let r = verify(&app, "wiki", HOST, "/x", None).await;
     assert_eq!(r.status(), 302);
 
-    // X-Original-URL (nginx) names the app too.
+    // X-Original-URL is not read: without X-Forwarded-Host the person signs in without
+    // coming back (the address is never built from a header a client could send).
     let r = app
         .client
-        .get(app.url("/auth/verify"))
+        .get(app.url("/auth/verify?app=wiki"))
         .header("x-original-url", "http://APP.test:8081/y")
         .send()
         .await
         .expect("req");
     assert_eq!(r.status(), 302);
-    // An unknown host is no app: 403.
-    assert_eq!(verify(&app, "other.test", "/", None).await.status(), 403);
+    assert_eq!(
+        header(&r, "location").as_deref(),
+        Some(format!("{}/login", app.address).as_str())
+    );
+    // A host that is not one of the named app's origins: 403 with its reason.
+    let r = verify(&app, "wiki", "other.test", "/", None).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        header(&r, "x-ssogate-reason").as_deref(),
+        Some("forwarded_host_not_app")
+    );
 }
 
 async fn a_member_gets_identity_headers_and_a_token(db: Db) {
@@ -102,7 +232,7 @@ async fn a_member_gets_identity_headers_and_a_token(db: Db) {
     )
     .await;
     let sid = sign_in(&app, &uid).await;
-    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    let r = verify(&app, "wiki", HOST, "/", Some(&sid)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         header(&r, "x-auth-request-user").as_deref(),
@@ -145,7 +275,7 @@ async fn a_member_gets_identity_headers_and_a_token(db: Db) {
     assert!(orgs[0]["id"].as_str().is_some());
 
     // The hot path reuses the token (no signature per request) ...
-    let again = verify(&app, HOST, "/other", Some(&sid)).await;
+    let again = verify(&app, "wiki", HOST, "/other", Some(&sid)).await;
     assert_eq!(
         header(&again, "authorization").as_deref(),
         Some(auth.as_str())
@@ -159,7 +289,7 @@ async fn a_member_gets_identity_headers_and_a_token(db: Db) {
     )
     .await;
     assert_eq!(r.status(), 200);
-    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    let r = verify(&app, "wiki", HOST, "/", Some(&sid)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         header(&r, "x-auth-request-email").as_deref(),
@@ -184,7 +314,7 @@ async fn every_identity_header_is_sent_even_when_unknown(db: Db) {
     let (app, key) = app_with(db, json!({"name": "wiki", "origins": [ORIGIN]})).await;
     let uid = user_without_email_or_name(&app, &[("Acme", &["member"])]).await;
     let sid = sign_in(&app, &uid).await;
-    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    let r = verify(&app, "wiki", HOST, "/", Some(&sid)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         header(&r, "x-auth-request-user").as_deref(),
@@ -203,7 +333,7 @@ async fn every_identity_header_is_sent_even_when_unknown(db: Db) {
 
     // Nobody's organizations: empty too.
     let loner = user_without_email_or_name(&app, &[]).await;
-    let r = verify(&app, HOST, "/", Some(&sign_in(&app, &loner).await)).await;
+    let r = verify(&app, "wiki", HOST, "/", Some(&sign_in(&app, &loner).await)).await;
     assert_eq!(r.status(), 200);
     for name in ["email", "name", "org", "roles"] {
         let h = format!("x-auth-request-{name}");
@@ -219,7 +349,7 @@ async fn every_identity_header_is_sent_even_when_unknown(db: Db) {
     )
     .await;
     assert_eq!(r.status(), 200);
-    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    let r = verify(&app, "wiki", HOST, "/", Some(&sid)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         header(&r, "x-auth-request-user").as_deref(),
@@ -254,14 +384,14 @@ async fn an_app_admits_only_its_organizations_and_roles(db: Db) {
     for (who, expected) in [(&member, 403), (&admin, 200), (&outsider, 403)] {
         let sid = sign_in(&app, who).await;
         assert_eq!(
-            verify(&app, HOST, "/", Some(&sid)).await.status(),
+            verify(&app, "admin", HOST, "/", Some(&sid)).await.status(),
             expected,
             "{who}"
         );
     }
     // The admitted user's headers show only the app's organizations.
     let sid = sign_in(&app, &admin).await;
-    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    let r = verify(&app, "admin", HOST, "/", Some(&sid)).await;
     assert_eq!(header(&r, "x-auth-request-org").as_deref(), Some("Acme"));
 }
 
@@ -272,7 +402,10 @@ async fn logout_takes_effect_within_the_documented_bound(db: Db) {
     let (app, _) = app_with(db, json!({"name": "wiki", "origins": [ORIGIN]})).await;
     let uid = user(&app, "bob@acme.test", "Bob", &[]).await;
     let sid = sign_in(&app, &uid).await;
-    assert_eq!(verify(&app, HOST, "/", Some(&sid)).await.status(), 200);
+    assert_eq!(
+        verify(&app, "wiki", HOST, "/", Some(&sid)).await.status(),
+        200
+    );
     let r = app
         .client
         .post(app.url("/logout"))
@@ -282,13 +415,16 @@ async fn logout_takes_effect_within_the_documented_bound(db: Db) {
         .expect("logout");
     assert_eq!(r.status(), 303);
     assert_eq!(
-        verify(&app, HOST, "/", Some(&sid)).await.status(),
+        verify(&app, "wiki", HOST, "/", Some(&sid)).await.status(),
         401,
         "at once"
     );
 
     let sid = sign_in(&app, &uid).await;
-    assert_eq!(verify(&app, HOST, "/", Some(&sid)).await.status(), 200);
+    assert_eq!(
+        verify(&app, "wiki", HOST, "/", Some(&sid)).await.status(),
+        200
+    );
     let started = Instant::now();
     {
         let mut c = app.store.write().await.expect("conn");
@@ -298,7 +434,7 @@ async fn logout_takes_effect_within_the_documented_bound(db: Db) {
     }
     let bound = Duration::from_secs(app.state.config.forward_auth.cache_ttl_secs);
     loop {
-        let status = verify(&app, HOST, "/", Some(&sid)).await.status();
+        let status = verify(&app, "wiki", HOST, "/", Some(&sid)).await.status();
         if status == 401 {
             break;
         }
@@ -318,7 +454,7 @@ async fn suspension_ends_every_session(db: Db) {
     let s1 = sign_in(&app, &uid).await;
     let s2 = sign_in(&app, &uid).await;
     for s in [&s1, &s2] {
-        assert_eq!(verify(&app, HOST, "/", Some(s)).await.status(), 200);
+        assert_eq!(verify(&app, "wiki", HOST, "/", Some(s)).await.status(), 200);
     }
     let r = app
         .client
@@ -331,7 +467,7 @@ async fn suspension_ends_every_session(db: Db) {
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["sessions_ended"], json!(2));
     for s in [&s1, &s2] {
-        assert_eq!(verify(&app, HOST, "/", Some(s)).await.status(), 401);
+        assert_eq!(verify(&app, "wiki", HOST, "/", Some(s)).await.status(), 401);
     }
     let mut c = app.store.read().await.expect("conn");
     assert_eq!(
@@ -383,14 +519,14 @@ async fn sessions_survive_a_restart(db: Db) {
     );
     let uid = user(&app, "dave@acme.test", "Dave", &[]).await;
     let sid = sign_in(&app, &uid).await;
-    let first = verify(&app, HOST, "/", Some(&sid)).await;
+    let first = verify(&app, "wiki", HOST, "/", Some(&sid)).await;
     assert_eq!(first.status(), 200);
     let kid_before = jwt_kid(&first);
     drop(app);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let app = spawn_app_on(borrowed(), config).await;
-    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    let r = verify(&app, "wiki", HOST, "/", Some(&sid)).await;
     assert_eq!(r.status(), 200, "the session outlives the process");
     assert_eq!(jwt_kid(&r), kid_before, "and so does the signing key");
 }
@@ -416,7 +552,7 @@ async fn a_user_with_200_groups_gets_through(db: Db) {
         .collect();
     let uid = user(&app, "erin@acme.test", "Erin", &memberships).await;
     let sid = sign_in(&app, &uid).await;
-    let r = verify(&app, HOST, "/", Some(&sid)).await;
+    let r = verify(&app, "wiki", HOST, "/", Some(&sid)).await;
     assert_eq!(r.status(), 200);
     let size: usize = r
         .headers()
@@ -444,18 +580,13 @@ async fn an_untrusted_peer_cannot_name_the_app() {
         );
         let uid = user(&app, "mallory@acme.test", "M", &[]).await;
         let sid = sign_in(&app, &uid).await;
-        let r = verify(&app, HOST, "/", Some(&sid)).await;
+        let r = verify(&app, "wiki", HOST, "/", Some(&sid)).await;
         assert_eq!(r.status(), 403, "trusted_proxies = {trusted:?}");
         assert!(header(&r, "x-auth-request-user").is_none());
-        let r = app
-            .client
-            .get(app.url("/auth/verify"))
-            .header("x-original-url", format!("{ORIGIN}/"))
-            .header("cookie", support::cookie(&app, &sid))
-            .send()
-            .await
-            .expect("req");
-        assert_eq!(r.status(), 403);
+        assert_eq!(
+            header(&r, "x-ssogate-reason").as_deref(),
+            Some("untrusted_peer")
+        );
     }
 }
 
@@ -475,19 +606,28 @@ async fn activity_through_apps_keeps_a_session_from_idling_out_and_the_absolute_
     let started = now_ms();
     // Active for longer than the idle timeout: stays signed in.
     while now_ms() - started < 3_500 {
-        assert_eq!(verify(&app, HOST, "/", Some(&sid)).await.status(), 200);
+        assert_eq!(
+            verify(&app, "wiki", HOST, "/", Some(&sid)).await.status(),
+            200
+        );
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
     // Idle for longer than the idle timeout: signed out.
     tokio::time::sleep(Duration::from_millis(2_300)).await;
-    assert_eq!(verify(&app, HOST, "/", Some(&sid)).await.status(), 401);
+    assert_eq!(
+        verify(&app, "wiki", HOST, "/", Some(&sid)).await.status(),
+        401
+    );
 
     // Active all along, the absolute lifetime still ends it.
     let sid = sign_in(&app, &uid).await;
     let started = now_ms();
     let mut last = 200;
     while now_ms() - started < 6_000 {
-        last = verify(&app, HOST, "/", Some(&sid)).await.status().as_u16();
+        last = verify(&app, "wiki", HOST, "/", Some(&sid))
+            .await
+            .status()
+            .as_u16();
         if now_ms() - started < 4_500 {
             assert_eq!(last, 200);
         }

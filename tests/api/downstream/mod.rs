@@ -13,6 +13,7 @@ macro_rules! both {
 
 mod apps_api;
 mod caddy;
+mod display_name;
 mod forward_auth;
 mod nginx;
 pub mod nginx_site;

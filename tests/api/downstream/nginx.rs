@@ -225,3 +225,18 @@ async fn behind_nginx_a_real_keycloak_sign_in_reaches_the_app() {
     )
     .await;
 }
+
+/// The review's attack behind nginx: `auth_request` passes the client's headers into the
+/// sub-request and each site is nginx's default server on its port (any `Host` lands
+/// there); only the auth URL (`?app=`) decides the app.
+#[tokio::test]
+async fn behind_nginx_a_client_cannot_choose_a_more_permissive_app() {
+    support::a_client_cannot_choose_a_more_permissive_app(
+        "nginx",
+        |app, sg_port, upstream_port| async move {
+            let site = super::nginx_site::NginxSite::start_for(app, sg_port, upstream_port).await;
+            (site.url.clone(), site)
+        },
+    )
+    .await;
+}

@@ -14,7 +14,14 @@ pub struct NginxSite {
 }
 
 impl NginxSite {
+    /// A site for the app named `echo` (the tests' usual name).
     pub async fn start(ssogate_port: u16, upstream_port: u16) -> NginxSite {
+        NginxSite::start_for("echo", ssogate_port, upstream_port).await
+    }
+
+    /// A site whose auth URL names `app` (`/auth/verify?app=<app>`): the only server on
+    /// its port, so nginx's default server there, whatever `Host` a client sends.
+    pub async fn start_for(app: &str, ssogate_port: u16, upstream_port: u16) -> NginxSite {
         let dir = std::path::PathBuf::from(required_service("SSOGATE_TEST_NGINX_DIR", "nginx"));
         let port = TcpListener::bind("127.0.0.1:0")
             .expect("bind")
@@ -23,7 +30,7 @@ impl NginxSite {
             .port();
         let file = dir.join("sites").join(format!("test-{port}.conf"));
         let conf = format!(
-            "server {{\n    listen 127.0.0.1:{port};\n    set $ssogate_port {ssogate_port};\n    set $app_port {upstream_port};\n    include {}/ssogate-locations.conf;\n}}\n",
+            "server {{\n    listen 127.0.0.1:{port};\n    set $ssogate_port {ssogate_port};\n    set $app_port {upstream_port};\n    set $ssogate_app {app};\n    include {}/ssogate-locations.conf;\n}}\n",
             dir.display()
         );
         std::fs::write(&file, conf).expect("write the site");

@@ -32,7 +32,7 @@ async fn pyjwt_verify(app: &TestApp, token: &str, audience: &str) -> Value {
 }
 
 async fn token(app: &TestApp, sid: &str) -> String {
-    let r = verify(app, "app.test:8081", "/", Some(sid)).await;
+    let r = verify(app, "wiki", "app.test:8081", "/", Some(sid)).await;
     assert_eq!(r.status(), 200);
     header(&r, "authorization")
         .expect("token")

@@ -129,11 +129,17 @@ pub async fn put_app(app: &TestApp, key: &str, body: Value) -> reqwest::Response
         .expect("request")
 }
 
-/// A forward-auth request as a trusted proxy sends it.
-pub async fn verify(app: &TestApp, host: &str, uri: &str, sid: Option<&str>) -> reqwest::Response {
+/// A forward-auth request as a trusted proxy sends it for the app named `name`.
+pub async fn verify(
+    app: &TestApp,
+    name: &str,
+    host: &str,
+    uri: &str,
+    sid: Option<&str>,
+) -> reqwest::Response {
     let mut r = app
         .client
-        .get(app.url("/auth/verify"))
+        .get(app.url(&format!("/auth/verify?app={name}")))
         .header("x-forwarded-host", host)
         .header("x-forwarded-proto", "http")
         .header("x-forwarded-uri", uri);
@@ -324,4 +330,89 @@ where
     );
     let r = browser.get(&return_to).send().await.expect("app");
     assert_eq!(r.status(), 302, "signed out: sent to sign in again");
+}
+
+/// The outside review's attack behind a real proxy: two apps, `open` (admits anyone) and
+/// `strict` (role `admin` only), each behind its own site of the proxy, whose auth URL
+/// names the app (`start_site(app name, ssogate port, upstream port)`). A member
+/// without the role asks `strict`'s site for a page while naming `open` in every way a
+/// client can (`Host`, `X-Original-URL`, `X-Forwarded-Host`, `X-Forwarded-Uri`,
+/// `Forwarded`, the query): each request is refused with the expected reason and the
+/// app is never asked. `open`'s site lets the same person in (the attack would work if
+/// the policy followed the client's headers).
+pub async fn a_client_cannot_choose_a_more_permissive_app<F, Fut, G>(proxy: &str, start_site: F)
+where
+    F: Fn(&'static str, u16, u16) -> Fut,
+    Fut: Future<Output = (String, G)>,
+{
+    let (upstream, hits) = echo_upstream().await;
+    let app = spawn_app_with(Db::Sqlite, trust_loopback).await;
+    // The role `strict` asks for exists (someone else holds it).
+    user(&app, "boss@acme.test", "Boss", &[("Acme", &["admin"])]).await;
+    let (open_url, _open) = start_site("open", port(&app), upstream.port()).await;
+    let (strict_url, _strict) = start_site("strict", port(&app), upstream.port()).await;
+    let key = api_key(&app).await;
+    let r = put_app(&app, &key, json!({"name": "open", "origins": [open_url]})).await;
+    assert_eq!(r.status(), 201);
+    let r = put_app(
+        &app,
+        &key,
+        json!({"name": "strict", "origins": [strict_url], "roles": ["admin"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let member = user(&app, "mel@acme.test", "Mel", &[("Acme", &["member"])]).await;
+    let cookie = signed_in_cookie(&app, &member).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    hits.store(0, Ordering::SeqCst);
+
+    let r = get_through(&browser, &open_url, "/", Some(&cookie), &[]).await;
+    assert_eq!(r.status(), 200, "{proxy}: `open` admits the member");
+    assert_eq!(hits.swap(0, Ordering::SeqCst), 1);
+    let reason = |r: &reqwest::Response| header(r, "x-ssogate-reason").unwrap_or_default();
+    let r = get_through(&browser, &strict_url, "/", Some(&cookie), &[]).await;
+    assert_eq!(
+        (r.status().as_u16(), reason(&r).as_str()),
+        (403, "not_admitted"),
+        "{proxy}: `strict` does not"
+    );
+
+    let open_host = open_url.trim_start_matches("http://").to_string();
+    let open_page = format!("{open_url}/");
+    let forwarded = format!("host={open_host};proto=http");
+    type Attack<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let attacks: [Attack; 7] = [
+        ("/", &[("host", &open_host)], "forwarded_host_not_app"),
+        ("/", &[("x-original-url", &open_page)], "not_admitted"),
+        ("/", &[("x-forwarded-host", &open_host)], "not_admitted"),
+        ("/", &[("x-forwarded-uri", &open_page)], "not_admitted"),
+        ("/", &[("forwarded", &forwarded)], "not_admitted"),
+        ("/?app=open", &[], "not_admitted"),
+        (
+            "/",
+            &[
+                ("x-original-url", &open_page),
+                ("x-forwarded-host", &open_host),
+                ("x-forwarded-proto", "http"),
+                ("forwarded", &forwarded),
+            ],
+            "not_admitted",
+        ),
+    ];
+    for (path, headers, expected) in attacks {
+        let r = get_through(&browser, &strict_url, path, Some(&cookie), headers).await;
+        assert_eq!(
+            (r.status().as_u16(), reason(&r).as_str()),
+            (403, expected),
+            "{proxy}: {path} with {headers:?}"
+        );
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "{proxy}: the app was asked ({path} with {headers:?})"
+        );
+    }
 }
