@@ -30,12 +30,23 @@ pub enum AppError {
     TooManyRequests,
     #[error("{0}")]
     Unavailable(String),
+    /// The database cannot serve right now ([`StoreError::is_unavailable`]): 503 with
+    /// `Retry-After`, so people and proxies know that trying again will work.
+    #[error("ssogate cannot reach its database right now. Nothing was changed; please try again in a moment.")]
+    DatabaseUnavailable,
     /// Anything unexpected. The cause is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// The `Retry-After` of every 503: long enough for a database restart to be noticed
+/// (a pooled connection is re-tested on its next use), short enough for a person.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+/// The reason code of a request that failed because the database could not serve.
+pub const DATABASE_UNAVAILABLE: &str = "database_unavailable";
 
 impl AppError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -71,7 +82,9 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) | AppError::StateConflict { .. } => StatusCode::CONFLICT,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::DatabaseUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -86,6 +99,7 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::TooManyRequests => "rate_limited",
             AppError::Unavailable(_) => "unavailable",
+            AppError::DatabaseUnavailable => DATABASE_UNAVAILABLE,
             AppError::Internal(_) => "internal",
         }
     }
@@ -106,7 +120,7 @@ impl AppError {
             AppError::NotFound(_) => "Not found",
             AppError::Conflict(_) | AppError::StateConflict { .. } => "Conflict",
             AppError::TooManyRequests => "Too many attempts",
-            AppError::Unavailable(_) => "Temporarily unavailable",
+            AppError::Unavailable(_) | AppError::DatabaseUnavailable => "Temporarily unavailable",
             AppError::Internal(_) => "Something went wrong",
         }
     }
@@ -118,6 +132,11 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(what) => AppError::Conflict(format!("{what} already exists")),
             StoreError::NotFound(what) => AppError::NotFound(what.to_string()),
             StoreError::Capacity => AppError::Unavailable(StoreError::Capacity.to_string()),
+            other if other.is_unavailable() => {
+                // The cause is logged here: the person only learns that it will pass.
+                tracing::error!(error = %other, "database unavailable");
+                AppError::DatabaseUnavailable
+            }
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -134,6 +153,9 @@ pub struct ErrorInfo {
     /// Logged, never shown.
     #[serde(skip)]
     pub internal: Option<String>,
+    /// Sent as `Retry-After` (seconds).
+    #[serde(skip)]
+    pub retry_after_secs: Option<u64>,
 }
 
 impl IntoResponse for AppError {
@@ -147,6 +169,8 @@ impl IntoResponse for AppError {
                 AppError::Internal(cause) => Some(cause.clone()),
                 _ => None,
             },
+            retry_after_secs: (self.status() == StatusCode::SERVICE_UNAVAILABLE)
+                .then_some(RETRY_AFTER_SECS),
         };
         let mut resp = (info.status, info.message.clone()).into_response();
         resp.extensions_mut().insert(info);

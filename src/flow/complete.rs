@@ -44,6 +44,19 @@ pub async fn complete_sign_in(
             r.user_id = user;
             return Err(r);
         }
+        // The database could not serve: 503 `database_unavailable` (the transaction
+        // rolled back, nothing of the account exists), not a 400 that tells the person
+        // their sign-in was unacceptable.
+        Err(ProvisionError::Store(e)) => {
+            return Err(Refusal::store_failed(
+                &e,
+                Refusal::bad(
+                    "provisioning_failed",
+                    "Your sign-in could not be completed. Please try again.",
+                )
+                .connector(&connector.id),
+            ));
+        }
         Err(e) => {
             tracing::error!(error = %e, connector = %connector.id, "provisioning failed");
             return Err(Refusal::bad(

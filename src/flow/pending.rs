@@ -145,14 +145,14 @@ pub async fn begin(
              Finish one, or try again in a few minutes.",
         )
         .connector(connector_id)),
-        Err(e) => {
-            tracing::error!(error = %e, "storing a pending login failed");
-            Err(Refusal::bad(
+        Err(e) => Err(Refusal::store_failed(
+            &e,
+            Refusal::bad(
                 "login_state_store",
                 "The sign-in could not be started. Please try again.",
             )
-            .connector(connector_id))
-        }
+            .connector(connector_id),
+        )),
     }
 }
 
@@ -180,13 +180,17 @@ pub async fn take(
     .await;
     let taken = match taken {
         Ok(t) => t,
+        // Unavailable: the pending login is still there (the single DELETE failed), so
+        // the same answer can be delivered again once the database is back.
         Err(e) => {
-            tracing::error!(error = %e, "taking a pending login failed");
-            return Err(Refusal::bad(
-                "login_state_store",
-                format!("The sign-in could not be completed. {again}"),
-            )
-            .connector(connector_id));
+            return Err(Refusal::store_failed(
+                &e,
+                Refusal::bad(
+                    "login_state_store",
+                    format!("The sign-in could not be completed. {again}"),
+                )
+                .connector(connector_id),
+            ));
         }
     };
     match taken {

@@ -1,13 +1,20 @@
 //! A refused sign-in: a precise audit event for the administrator, a clear page (with
 //! the request id and the reason code) for the person, 400/403 — never 500 — and nothing
 //! else written.
+//!
+//! One kind is not the person's doing: a sign-in step that failed because the database
+//! cannot serve ([`Refusal::store_failed`]). It answers 503 `database_unavailable` with
+//! `Retry-After`, and is logged but not audited: the audit table lives in the database
+//! that just failed, and trying to write it would only make the person wait a second
+//! acquire timeout.
 
 use serde_json::{json, Value};
 
 use crate::app::AppState;
-use crate::error::AppError;
+use crate::error::{AppError, DATABASE_UNAVAILABLE};
 use crate::http::RequestId;
 use crate::store::audit::{self, NewAuditEvent};
+use crate::store::StoreError;
 
 #[derive(Debug, Clone)]
 pub struct Refusal {
@@ -21,6 +28,8 @@ pub struct Refusal {
     pub user_id: Option<String>,
     /// Extra detail for the audit event (never secrets).
     pub detail: Value,
+    /// The database could not serve (503, not audited): see the module documentation.
+    pub unavailable: bool,
 }
 
 impl Refusal {
@@ -32,6 +41,25 @@ impl Refusal {
             connector_id: None,
             user_id: None,
             detail: Value::Null,
+            unavailable: false,
+        }
+    }
+
+    /// A sign-in step failed in the store with `e`: `database_unavailable` when the
+    /// database cannot serve right now (the person only has to try again), else
+    /// `otherwise`. The cause is logged either way.
+    pub fn store_failed(e: &StoreError, otherwise: Refusal) -> Self {
+        if e.is_unavailable() {
+            tracing::error!(error = %e, code = otherwise.code, "sign-in step failed: database unavailable");
+            Refusal {
+                code: DATABASE_UNAVAILABLE,
+                message: AppError::DatabaseUnavailable.public_message(),
+                unavailable: true,
+                ..otherwise
+            }
+        } else {
+            tracing::error!(error = %e, code = otherwise.code, "sign-in step failed in the store");
+            otherwise
         }
     }
 
@@ -101,6 +129,13 @@ pub async fn refuse_callback(
 /// Records the refusal (`signin.refused` with the reason) and turns it into the error the
 /// person sees. If the audit write itself fails, the refusal still stands (logged).
 pub async fn refuse(state: &AppState, request_id: &RequestId, r: Refusal) -> AppError {
+    if r.unavailable {
+        tracing::warn!(
+            connector = r.connector_id.as_deref().unwrap_or("-"),
+            "sign-in not completed: the database is unavailable"
+        );
+        return AppError::DatabaseUnavailable;
+    }
     tracing::warn!(
         code = r.code,
         connector = r.connector_id.as_deref().unwrap_or("-"),

@@ -224,6 +224,17 @@ fn status(code: StatusCode, body: &'static str) -> Response {
     r
 }
 
+/// 503 with `Retry-After` (the database is unavailable): never a 401/403, which the proxy
+/// would turn into a sign-in or a refusal for a person who is signed in and admitted.
+fn try_again() -> Response {
+    let mut r = status(StatusCode::SERVICE_UNAVAILABLE, "try again");
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        HeaderValue::from(crate::error::RETRY_AFTER_SECS),
+    );
+    r
+}
+
 /// 403 with the reason, logged (with what the proxy sent, to tell a misconfigured proxy
 /// from an attempt).
 fn deny(why: Denied, app: Option<&str>, h: &HeaderMap) -> Response {
@@ -346,7 +357,7 @@ pub async fn verify(State(state): State<AppState>, req: Request) -> Response {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "forward-auth: reading the session failed");
-            return status(StatusCode::SERVICE_UNAVAILABLE, "try again");
+            return try_again();
         }
     };
     let Some(identity) = cached.identity.as_deref() else {
@@ -363,7 +374,7 @@ pub async fn verify(State(state): State<AppState>, req: Request) -> Response {
         }
         Err(e) => {
             tracing::error!(error = %e, "forward-auth: minting the token failed");
-            status(StatusCode::SERVICE_UNAVAILABLE, "try again")
+            try_again()
         }
     }
 }

@@ -16,7 +16,7 @@ use std::time::Instant;
 use askama::Template;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequestParts, Request};
-use axum::http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use axum::http::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -188,6 +188,15 @@ struct ErrorPage<'a> {
 }
 
 fn render_error(info: &ErrorInfo, id: &RequestId, json: bool) -> Response {
+    let mut resp = render_error_body(info, id, json);
+    if let Some(secs) = info.retry_after_secs {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+fn render_error_body(info: &ErrorInfo, id: &RequestId, json: bool) -> Response {
     if json {
         let body = serde_json::json!({
             "error": { "code": info.code, "message": info.message, "request_id": id.0 }

@@ -200,12 +200,14 @@ async fn acs_inner(
     }
     .await
     .map_err(|e| {
-        tracing::error!(error = %e, "replay cache unavailable");
-        Refusal::bad(
-            "store_unavailable",
-            "The sign-in could not be completed. Please try again.",
+        Refusal::store_failed(
+            &e,
+            Refusal::bad(
+                "store_unavailable",
+                "The sign-in could not be completed. Please try again.",
+            )
+            .connector(id),
         )
-        .connector(id)
     })?;
     if !fresh {
         return Err(saml_refusal(&SamlError::Replay, id)

@@ -76,6 +76,73 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The database cannot serve right now — stopped, restarting, unreachable, out of
+    /// connections, locked by another process, out of disk — as opposed to a bug or bad
+    /// data. Nothing was written (every write is one statement or one transaction), so the
+    /// request can simply be tried again: callers answer 503 with `Retry-After` instead of
+    /// a refusal or a 500, which would tell the person (or the proxy) that retrying is
+    /// pointless.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect { .. } => true,
+            StoreError::Db(e) => db_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+/// See [`StoreError::is_unavailable`].
+fn db_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        // No connection within the acquire timeout (the server refuses connections, or
+        // every connection is busy), the pool shut down, or the connection broke.
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                pg_code_unavailable(pg.code())
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                db.code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(sqlite_code_unavailable)
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
+}
+
+/// PostgreSQL SQLSTATEs of a server that cannot serve now: class 08 (connection
+/// exception), class 53 (insufficient resources: too many connections, disk full, out of
+/// memory), 57P01–57P03 (shut down by the administrator or a crash, or still starting),
+/// 25006 (read-only: a standby after a fail-over).
+pub(crate) fn pg_code_unavailable(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
+}
+
+/// SQLite (extended) result codes of a file that cannot serve now: BUSY and LOCKED
+/// (another process holds the lock beyond `busy_timeout`), READONLY, IOERR, FULL,
+/// CANTOPEN. Constraint violations, corruption and misuse are not "unavailable".
+pub(crate) fn sqlite_code_unavailable(extended: i32) -> bool {
+    const BUSY: i32 = 5;
+    const LOCKED: i32 = 6;
+    const READONLY: i32 = 8;
+    const IOERR: i32 = 10;
+    const FULL: i32 = 13;
+    const CANTOPEN: i32 = 14;
+    matches!(
+        extended & 0xff,
+        BUSY | LOCKED | READONLY | IOERR | FULL | CANTOPEN
+    )
+}
+
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -113,6 +180,7 @@ impl Store {
             let opts = || {
                 AnyPoolOptions::new()
                     .acquire_timeout(timeout)
+                    .test_before_acquire(true)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             // WAL: readers never wait for the writer. busy_timeout covers other
@@ -141,8 +209,15 @@ impl Store {
                 backend: Backend::Sqlite,
             })
         } else {
+            // When the server restarts, every pooled connection is dead. Each one is
+            // pinged before it is handed out (sqlx's default, stated here because recovery
+            // depends on it): a dead one is dropped and a new one opened, so ssogate comes
+            // back by itself once the database answers, without a restart. While it does
+            // not, a request waits at most `timeout` for a connection and gets an error
+            // that `StoreError::is_unavailable` recognises (503, never a half-done write).
             let pool = AnyPoolOptions::new()
                 .acquire_timeout(timeout)
+                .test_before_acquire(true)
                 .max_connections(max_connections.max(1))
                 .connect(url)
                 .await
@@ -229,4 +304,40 @@ pub(crate) fn json_text(v: &serde_json::Value) -> String {
 
 pub(crate) fn parse_json(s: &str) -> Result<serde_json::Value> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("json column: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_database_that_cannot_serve_is_unavailable() {
+        assert!(StoreError::Db(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(StoreError::Db(sqlx::Error::PoolClosed).is_unavailable());
+        assert!(
+            StoreError::Db(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()))
+                .is_unavailable()
+        );
+        assert!(!StoreError::Db(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::Conflict("user").is_unavailable());
+        assert!(!StoreError::Corrupt("x".into()).is_unavailable());
+        assert!(!StoreError::Capacity.is_unavailable());
+        for code in [
+            "08006", "08001", "57P01", "57P02", "57P03", "53300", "53100", "25006",
+        ] {
+            assert!(pg_code_unavailable(code), "{code}");
+        }
+        // Unique and foreign-key violations, syntax errors, serialization failures: no.
+        for code in ["23505", "23503", "42601", "40001", "57014"] {
+            assert!(!pg_code_unavailable(code), "{code}");
+        }
+        // SQLITE_BUSY, BUSY_SNAPSHOT, LOCKED, READONLY, IOERR_WRITE, FULL, CANTOPEN.
+        for code in [5, 517, 6, 8, 778, 13, 14] {
+            assert!(sqlite_code_unavailable(code), "{code}");
+        }
+        // CONSTRAINT_UNIQUE, CONSTRAINT_FOREIGNKEY, CORRUPT, ERROR, MISUSE.
+        for code in [2067, 787, 11, 1, 21] {
+            assert!(!sqlite_code_unavailable(code), "{code}");
+        }
+    }
 }

@@ -8,7 +8,8 @@ use crate::helpers::{fresh_database, Db};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ssogate");
 
-fn ssogate(dir: &std::path::Path) -> Command {
+/// The `ssogate` binary run in `dir`, without the tests' own `SSOGATE_*` settings.
+pub fn ssogate(dir: &std::path::Path) -> Command {
     let mut c = Command::new(BIN);
     c.current_dir(dir);
     // The tests' own configuration must not leak into the child.
@@ -21,7 +22,8 @@ fn ssogate(dir: &std::path::Path) -> Command {
     c
 }
 
-struct Running(Child);
+/// A running `ssogate` child, killed when dropped.
+pub struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -30,7 +32,7 @@ impl Drop for Running {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -38,7 +40,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn wait_healthy(url: &str, child: &mut Running) -> reqwest::Response {
+/// The first answer of `url` (any status) from the child, within 30 s.
+pub async fn wait_healthy(url: &str, child: &mut Running) -> reqwest::Response {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(r) = reqwest::get(url).await {

@@ -12,7 +12,11 @@
 //! - a token endpoint that checks client authentication (basic or post), `redirect_uri`
 //!   and the PKCE S256 verifier, then answers with the factory's reply; codes are
 //!   single-use;
-//! - a userinfo endpoint answering the configured JSON for any access token it issued.
+//! - a userinfo endpoint answering the configured JSON for any access token it issued;
+//! - a way to hold the next token request until the test lets it go
+//!   ([`MockOp::hold_next_token`]), to act while a callback is in flight;
+//! - sign-ins through a running ssogate ([`MockOp::connect_ssogate`],
+//!   [`MockOp::start_sign_in`]).
 //!
 //! ID tokens are built by hand ([`jws`]) so tests can sign them with any algorithm or key
 //! (RS256 / ES256 with the mock's keys, HS256 with any bytes, `none`).
@@ -278,6 +282,14 @@ pub struct MockState {
     factory: Mutex<Option<TokenFactory>>,
     codes: Mutex<HashMap<String, IssuedCode>>,
     access_tokens: Mutex<Vec<String>>,
+    token_hold: Mutex<Option<TokenHold>>,
+}
+
+/// The next token request waits: `arrived` fires when it comes, it is answered once
+/// `release` fires (or is dropped).
+struct TokenHold {
+    arrived: tokio::sync::oneshot::Sender<()>,
+    release: tokio::sync::oneshot::Receiver<()>,
 }
 
 /// A running mock provider. Cheap to clone; lives until the test's runtime ends.
@@ -312,6 +324,7 @@ impl MockOp {
             factory: Mutex::new(None),
             codes: Mutex::new(HashMap::new()),
             access_tokens: Mutex::new(Vec::new()),
+            token_hold: Mutex::new(None),
         });
         let op = MockOp {
             issuer: format!("http://{addr}/op"),
@@ -329,6 +342,20 @@ impl MockOp {
             let _ = axum::serve(listener, app).await;
         });
         op
+    }
+
+    /// Holds the next token request: the first receiver fires when it arrives (the RP is
+    /// then inside its callback), and it is answered when the sender fires or is dropped.
+    pub fn hold_next_token(
+        &self,
+    ) -> (
+        tokio::sync::oneshot::Receiver<()>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
+        let (arrived, arrived_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release) = tokio::sync::oneshot::channel();
+        *self.state.token_hold.lock().unwrap() = Some(TokenHold { arrived, release });
+        (arrived_rx, release_tx)
     }
 
     pub fn configure(&self, f: impl FnOnce(&mut MockConfig)) {
@@ -591,6 +618,11 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    let hold = op.state.token_hold.lock().unwrap().take();
+    if let Some(hold) = hold {
+        let _ = hold.arrived.send(());
+        let _ = hold.release.await;
+    }
     op.state.token_requests.lock().unwrap().push(TokenRequest {
         form: form.clone(),
         authorization: headers
@@ -687,5 +719,69 @@ async fn userinfo(State(op): State<MockOp>, headers: HeaderMap) -> Response {
         )
             .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+// Sign-ins through a running ssogate.
+
+impl MockOp {
+    /// Registers this provider at the ssogate at `base` (management API key `key`) as the
+    /// OIDC connector `id`, claiming acme.test and creating accounts.
+    pub async fn connect_ssogate(&self, base: &str, key: &str, id: &str) {
+        let body = json!({
+            "kind": "oidc", "domains": ["acme.test"], "create_accounts": true,
+            "oidc": { "issuer": self.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                      "scopes": ["openid", "email", "profile"] },
+        });
+        let r = reqwest::Client::new()
+            .put(format!("{base}/api/v1/connectors/{id}"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .expect("put connector");
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    }
+
+    /// Signs everyone in as the person `sub` / `email` from now on.
+    pub fn sign_in_as(&self, sub: &str, email: &str) {
+        let (sub, email) = (sub.to_string(), email.to_string());
+        self.on_id_token(move |_, claims| {
+            claims["sub"] = Value::String(sub.clone());
+            claims["email"] = Value::String(email.clone());
+        });
+    }
+
+    /// Starts a sign-in at the ssogate at `base` with connector `id` as `browser` (a
+    /// cookie jar that follows no redirects) and plays the provider's part: returns the
+    /// callback URL the browser is sent back to, not yet visited.
+    pub async fn start_sign_in(&self, base: &str, id: &str, browser: &reqwest::Client) -> String {
+        let r = browser
+            .get(format!("{base}/login/{id}"))
+            .send()
+            .await
+            .expect("start");
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+        let authorize = r.headers()[header::LOCATION]
+            .to_str()
+            .expect("location")
+            .to_string();
+        assert!(
+            authorize.starts_with(&self.issuer),
+            "sent to the provider: {authorize}"
+        );
+        let r = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+            .get(&authorize)
+            .send()
+            .await
+            .expect("authorize");
+        assert_eq!(r.status(), 302, "the mock redirects back");
+        r.headers()[header::LOCATION]
+            .to_str()
+            .expect("location")
+            .to_string()
     }
 }
