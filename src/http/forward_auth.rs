@@ -143,7 +143,7 @@ fn status(code: StatusCode, body: &'static str) -> Response {
 }
 
 /// Where the person signs in, coming back to the original URL when its origin is one of
-/// the app's (the hot path of the 401 answer: no allocation but the URL itself).
+/// the app's and the return_to check accepts it (the hot path of the 401 answer).
 fn login_url(public_url: &str, app: &AppEntry, orig: &Original) -> String {
     let host = orig.host.as_ref();
     let origin = app.origins.iter().find(|o| match orig.scheme {
@@ -151,15 +151,21 @@ fn login_url(public_url: &str, app: &AppEntry, orig: &Original) -> String {
         // No scheme given: the app's origin on this host.
         None => o.split_once("://").is_some_and(|(_, h)| h == host),
     });
-    let mut url = String::with_capacity(
-        public_url.len() + 20 + origin.map_or(0, |o| 3 * (o.len() + orig.uri.len())),
-    );
+    // The return address goes through the one return_to check (the app's origins only),
+    // so the sign-in URL carries only an address `/login` will accept, in its checked form.
+    let back = origin.and_then(|origin| {
+        let mut raw = String::with_capacity(origin.len() + orig.uri.len());
+        raw.push_str(origin);
+        raw.push_str(&orig.uri);
+        crate::flow::return_to::sanitize_return_to_for(&raw, |o| o == origin.as_str())
+    });
+    let mut url =
+        String::with_capacity(public_url.len() + 20 + back.as_ref().map_or(0, |b| 3 * b.len()));
     url.push_str(public_url);
     url.push_str("/login");
-    if let Some(origin) = origin {
+    if let Some(back) = back {
         url.push_str("?return_to=");
-        url.extend(url::form_urlencoded::byte_serialize(origin.as_bytes()));
-        url.extend(url::form_urlencoded::byte_serialize(orig.uri.as_bytes()));
+        url.extend(url::form_urlencoded::byte_serialize(back.as_bytes()));
     }
     url
 }
@@ -328,6 +334,24 @@ mod tests {
                 base,
                 &app(&[]),
                 &orig("wiki.example.com", Some("https"), "/a")
+            ),
+            "https://login.example.com/login"
+        );
+        // The return address is the return_to check's form of it (what /login accepts),
+        // or none.
+        assert_eq!(
+            login_url(
+                base,
+                &wiki,
+                &orig("wiki.example.com", Some("https"), "/a/../b")
+            ),
+            "https://login.example.com/login?return_to=https%3A%2F%2Fwiki.example.com%2Fb"
+        );
+        assert_eq!(
+            login_url(
+                base,
+                &wiki,
+                &orig("wiki.example.com", Some("https"), "/\\x")
             ),
             "https://login.example.com/login"
         );
