@@ -10,6 +10,7 @@ mod browser_signin;
 mod cli;
 pub mod downstream;
 mod dry_run;
+mod flow_hardening;
 mod health;
 mod keycloak;
 mod keycloak_metadata;
