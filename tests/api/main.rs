@@ -22,6 +22,7 @@ mod oidc_keycloak;
 mod oidc_mock;
 mod oidc_rp;
 mod pages;
+mod properties;
 mod provisioning;
 mod saml_acs;
 mod saml_forge;
