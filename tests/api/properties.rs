@@ -120,11 +120,21 @@ const RETURN_TO_TOKENS: &[&str] = &[
     "=",
 ];
 
+/// The few pieces that make a path leave its host once resolved or decoded, so that short
+/// paths built of them come up often.
+const PATH_TOKENS: &[&str] = &[
+    "/", "//", ".", "..", "%2e", "%2E", "%2f", "%5c", "%252f", "\\", "evil.com", "a", "?",
+    "#", "@", ":", "\t",
+];
+
 fn return_to_corpus() -> impl Strategy<Value = String> {
     let tokens = prop::collection::vec(prop::sample::select(RETURN_TO_TOKENS), 0..14)
         .prop_map(|v| v.concat());
+    let path = prop::collection::vec(prop::sample::select(PATH_TOKENS), 0..8)
+        .prop_map(|v| format!("/{}", v.concat()));
     prop_oneof![
-        4 => tokens.clone(),
+        4 => path,
+        3 => tokens.clone(),
         2 => tokens.clone().prop_map(|s| format!("/{s}")),
         2 => (prop::sample::select(APP_ORIGINS.to_vec()), tokens).prop_map(|(o, s)| format!("{o}{s}")),
         1 => any::<String>(),
