@@ -1,5 +1,6 @@
 //! Sign-ins in flight, kept server-side (`store::pending_logins`) and bound to the
-//! browser that started them by a short-lived random cookie.
+//! browser that started them by a short-lived random cookie (`__Host-ssogate_login` on
+//! https, `ssogate_login` on http: [`binding_cookie_name`]).
 //!
 //! The IdP answers a SAML sign-in with a cross-site POST to the ACS; a `SameSite=Lax`
 //! cookie is not sent with it. So the binding cookie is `SameSite=None; Secure` when the
