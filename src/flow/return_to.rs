@@ -14,8 +14,9 @@
 //! their own check.
 //!
 //! The value it returns is exactly the value it checked: the address is normalized
-//! (resolved like a browser resolves it: dot-segments, `%2e`, `\`), the normalized form
-//! is checked, and it must come out of the check unchanged
+//! (resolved like a browser resolves it: dot-segments, `%2e`), the normalized form is
+//! checked (also once more percent-decoded, for a later hop that decodes `%2f`/`%5c`),
+//! and it must come out of the check unchanged
 //! (`sanitize(sanitize(x)) == sanitize(x)`). The earlier check ran on the raw string and
 //! then used the resolved path unchecked: `/.//evil.com` passed the `//` test and left
 //! as `Location: //evil.com`, a protocol-relative URL to another host.
