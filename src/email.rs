@@ -21,11 +21,20 @@ impl Email {
             return Err(EmailError::Malformed);
         }
         let (local, domain) = raw.rsplit_once('@').ok_or(EmailError::Malformed)?;
+        // The limits hold for the normalized form, which is what is stored and parsed
+        // again: lower case can be longer in UTF-8 (`İ` is 2 bytes, `i̇` 3), so a 64-byte
+        // local part could normalize to one that no longer parses, and an account with it
+        // could not be provisioned or synced.
+        let local = local.to_lowercase();
         if local.is_empty() || local.len() > 64 || local.contains('@') {
             return Err(EmailError::Malformed);
         }
         let domain = normalize_domain(domain).map_err(|_| EmailError::BadDomain)?;
-        Ok(Email(format!("{}@{}", local.to_lowercase(), domain)))
+        let email = format!("{local}@{domain}");
+        if email.len() > 320 {
+            return Err(EmailError::Malformed);
+        }
+        Ok(Email(email))
     }
 
     pub fn as_str(&self) -> &str {
@@ -93,6 +102,27 @@ pub fn domain_matches(pattern: &str, domain: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `properties::email_normalization_never_panics_and_is_stable`: 32 × `İ`
+    /// (64 bytes) lower-cased to 96 bytes and the stored email no longer parsed.
+    #[test]
+    fn a_normalized_email_parses_to_itself_or_is_refused() {
+        for raw in [
+            format!("{}@acme.test", "İ".repeat(32)),
+            format!("{}@acme.test", "Ⱥ".repeat(32)),
+            format!("{}@acme.test", "İ".repeat(21)),
+            format!("{}@{}.test", "a".repeat(64), "bücher".repeat(40)),
+        ] {
+            if let Ok(e) = Email::parse(&raw) {
+                assert_eq!(Email::parse(e.as_str()), Ok(e.clone()), "{raw}");
+            }
+        }
+        assert_eq!(
+            Email::parse(&format!("{}@acme.test", "İ".repeat(32))),
+            Err(EmailError::Malformed)
+        );
+        assert!(Email::parse(&format!("{}@acme.test", "İ".repeat(21))).is_ok());
+    }
 
     #[test]
     fn normalizes_case_and_idn() {

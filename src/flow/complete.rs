@@ -10,6 +10,7 @@ use tower_sessions::Session;
 use crate::app::AppState;
 use crate::connectors::ExternalProfile;
 use crate::flow::refusal::Refusal;
+use crate::flow::return_to;
 use crate::http::session;
 use crate::http::RequestId;
 use crate::provisioning::{provision_sign_in, AuditContext, ProvisionError};
@@ -82,7 +83,20 @@ pub async fn complete_sign_in(
         )
         .connector(&connector.id));
     }
-    let target = return_to.unwrap_or_else(|| LANDING.to_string());
+    // The stored return_to was checked when the sign-in started; it is checked again with
+    // the same function before it becomes `Location`: a row written by an older version
+    // (whose check let `/.//evil` through as `//evil`) or an app removed meanwhile must not
+    // send the person elsewhere.
+    let target =
+        match return_to::accept(state, request_id, return_to.as_deref(), Some(&connector.id)).await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "checking the return address failed");
+                None
+            }
+        }
+        .unwrap_or_else(|| LANDING.to_string());
     let mut resp = StatusCode::SEE_OTHER.into_response();
     let loc = HeaderValue::from_str(&target).unwrap_or_else(|_| HeaderValue::from_static(LANDING));
     resp.headers_mut().insert(LOCATION, loc);

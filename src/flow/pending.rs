@@ -1,5 +1,6 @@
 //! Sign-ins in flight, kept server-side (`store::pending_logins`) and bound to the
-//! browser that started them by a short-lived random cookie.
+//! browser that started them by a short-lived random cookie (`__Host-ssogate_login` on
+//! https, `ssogate_login` on http: [`binding_cookie_name`]).
 //!
 //! The IdP answers a SAML sign-in with a cross-site POST to the ACS; a `SameSite=Lax`
 //! cookie is not sent with it. So the binding cookie is `SameSite=None; Secure` when the
@@ -19,12 +20,29 @@ use crate::flow::refusal::Refusal;
 use crate::store::pending_logins::{self, PendingLogin, Taken};
 use crate::store::{now_ms, StoreError};
 
+/// The binding cookie's name on plain http.
 pub const BINDING_COOKIE: &str = "ssogate_login";
+/// Its name on https. A sibling subdomain (`evil.example.com` next to
+/// `login.example.com`) can set a cookie with `Domain=example.com` that the browser then
+/// sends to ssogate; with a value it knows, it could complete its own sign-in in the
+/// victim's browser (login CSRF). Browsers accept a `__Host-` cookie only when it is
+/// Secure, has `Path=/` and no `Domain`, i.e. only from ssogate's own host; on https
+/// only this name is read.
+pub const HOST_BINDING_COOKIE: &str = "__Host-ssogate_login";
+
+/// The binding cookie's name for this public URL: `__Host-ssogate_login` on https.
+pub fn binding_cookie_name(public_url: &str) -> &'static str {
+    match url::Url::parse(public_url) {
+        Ok(u) if u.scheme() == "https" => HOST_BINDING_COOKIE,
+        _ => BINDING_COOKIE,
+    }
+}
 
 /// What we remember about one sign-in in flight.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PendingData {
-    /// Sanitized path to return to after signing in.
+    /// Where to return after signing in, as [`crate::flow::return_to::accept`] returned
+    /// it (checked again before use).
     #[serde(default)]
     pub return_to: Option<String>,
     /// SAML: the AuthnRequest ID the response must answer (InResponseTo).
@@ -51,13 +69,15 @@ fn hash_binding(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
-/// The binding cookie's value from the request, if it looks like one of ours.
-pub fn binding_from_headers(headers: &HeaderMap) -> Option<String> {
+/// The binding cookie's value from the request, if it looks like one of ours. `name` is
+/// [`binding_cookie_name`]: a cookie under any other name (a planted `ssogate_login` on
+/// https) is not ours.
+pub fn binding_from_headers(headers: &HeaderMap, name: &str) -> Option<String> {
     for h in headers.get_all(COOKIE) {
         let Ok(s) = h.to_str() else { continue };
         for part in s.split(';') {
-            if let Some((name, value)) = part.trim().split_once('=') {
-                if name == BINDING_COOKIE
+            if let Some((cookie, value)) = part.trim().split_once('=') {
+                if cookie == name
                     && value.len() == 43
                     && value
                         .bytes()
@@ -91,7 +111,9 @@ pub fn binding_cookie(state: &AppState, value: &str) -> HeaderValue {
     } else {
         "SameSite=Lax"
     };
-    let v = format!("{BINDING_COOKIE}={value}; Path=/; HttpOnly; Max-Age={max_age}; {attrs}");
+    let name = binding_cookie_name(&state.public_url);
+    // No Domain: host-only (and required for the `__Host-` name).
+    let v = format!("{name}={value}; Path=/; HttpOnly; Max-Age={max_age}; {attrs}");
     HeaderValue::from_str(&v)
         .unwrap_or_else(|_| HeaderValue::from_static("ssogate_login=; Max-Age=0"))
 }
@@ -107,7 +129,8 @@ pub async fn begin(
     key: &str,
     data: &PendingData,
 ) -> Result<(String, HeaderValue), Refusal> {
-    let binding = binding_from_headers(headers).unwrap_or_else(random_token);
+    let binding = binding_from_headers(headers, binding_cookie_name(&state.public_url))
+        .unwrap_or_else(random_token);
     let now = now_ms();
     let row = PendingLogin {
         id: key.to_string(),
@@ -164,7 +187,8 @@ pub async fn take(
     key: &str,
 ) -> Result<PendingData, Refusal> {
     let again = "Please start the sign-in again.";
-    let Some(binding) = binding_from_headers(headers) else {
+    let Some(binding) = binding_from_headers(headers, binding_cookie_name(&state.public_url))
+    else {
         return Err(Refusal::bad(
             "login_state_no_cookie",
             format!(

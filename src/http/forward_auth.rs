@@ -267,18 +267,24 @@ fn deny(why: Denied, app: Option<&str>, h: &HeaderMap) -> Response {
 }
 
 /// Where the person signs in, coming back to the original URL when its origin is one of
-/// the app's (the hot path of the 401 answer: no allocation but the URL itself).
+/// the app's and the return_to check accepts it (the hot path of the 401 answer).
 fn login_url(public_url: &str, app: &AppEntry, orig: Option<&Original>) -> String {
-    let back = orig.and_then(|o| Some((app.origin_for(&o.host, o.scheme)?, o.uri.as_ref())));
-    let mut url = String::with_capacity(
-        public_url.len() + 20 + back.map_or(0, |(o, u)| 3 * (o.len() + u.len())),
-    );
+    // The return address goes through the one return_to check (the app's origins only),
+    // so the sign-in URL carries only an address `/login` will accept, in its checked form.
+    let back = orig.and_then(|o| {
+        let origin = app.origin_for(&o.host, o.scheme)?;
+        let mut raw = String::with_capacity(origin.len() + o.uri.len());
+        raw.push_str(origin);
+        raw.push_str(&o.uri);
+        crate::flow::return_to::sanitize_return_to_for(&raw, |x| x == origin)
+    });
+    let mut url =
+        String::with_capacity(public_url.len() + 20 + back.as_ref().map_or(0, |b| 3 * b.len()));
     url.push_str(public_url);
     url.push_str("/login");
-    if let Some((origin, uri)) = back {
+    if let Some(back) = back {
         url.push_str("?return_to=");
-        url.extend(url::form_urlencoded::byte_serialize(origin.as_bytes()));
-        url.extend(url::form_urlencoded::byte_serialize(uri.as_bytes()));
+        url.extend(url::form_urlencoded::byte_serialize(back.as_bytes()));
     }
     url
 }
@@ -475,8 +481,23 @@ mod tests {
             ),
             "https://login.example.com/login"
         );
+        assert_eq!(login_url(base, &wiki, None), "https://login.example.com/login");
+        // The return address is the return_to check's form of it (what /login accepts),
+        // or none.
         assert_eq!(
-            login_url(base, &wiki, None),
+            login_url(
+                base,
+                &wiki,
+                Some(&orig("wiki.example.com", Some("https"), "/a/../b"))
+            ),
+            "https://login.example.com/login?return_to=https%3A%2F%2Fwiki.example.com%2Fb"
+        );
+        assert_eq!(
+            login_url(
+                base,
+                &wiki,
+                Some(&orig("wiki.example.com", Some("https"), "/\\x"))
+            ),
             "https://login.example.com/login"
         );
     }

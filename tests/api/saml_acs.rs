@@ -8,15 +8,23 @@ use serde_json::json;
 use ssogate::connectors::saml::sp::SamlSp;
 use ssogate::store::connectors;
 
-use crate::helpers::{new_client, spawn_app, Db, TestApp};
+use crate::helpers::{new_client, spawn_app_with, Db, TestApp};
 use crate::saml_forge::{fixture, idp_metadata_xml, Forge};
 use crate::signin_keycloak::admin_key;
 use crate::signin_refusals::refusal;
 
-const CONNECTOR: &str = "forged";
+pub const CONNECTOR: &str = "forged";
 
-async fn setup(allow_idp_initiated: bool) -> (TestApp, SamlSp) {
-    let app = spawn_app(Db::Sqlite).await;
+pub async fn setup(allow_idp_initiated: bool) -> (TestApp, SamlSp) {
+    setup_with(allow_idp_initiated, |_| {}).await
+}
+
+/// [`setup`] on an app with a tweaked configuration (e.g. an https public URL).
+pub async fn setup_with(
+    allow_idp_initiated: bool,
+    tweak: impl FnOnce(&mut ssogate::config::Config),
+) -> (TestApp, SamlSp) {
+    let app = spawn_app_with(Db::Sqlite, tweak).await;
     let key = admin_key(&app).await;
     let body = json!({
         "kind": "saml", "domains": ["acme.test"],
@@ -42,17 +50,22 @@ async fn setup(allow_idp_initiated: bool) -> (TestApp, SamlSp) {
             .expect("q")
             .expect("connector")
     };
-    let sp = SamlSp::from_record(&rec, &app.master_key, &app.address).expect("sp");
+    let sp = SamlSp::from_record(&rec, &app.master_key, &app.state.public_url).expect("sp");
     (app, sp)
 }
 
 /// Starts a sign-in in `browser`; returns (RelayState, AuthnRequest ID) from the redirect.
-async fn start(app: &TestApp, browser: &reqwest::Client) -> (String, String) {
+pub async fn start(app: &TestApp, browser: &reqwest::Client) -> (String, String) {
     let r = browser
         .get(app.url(&format!("/login/{CONNECTOR}")))
         .send()
         .await
         .expect("start");
+    relay_and_request_id(r)
+}
+
+/// (RelayState, AuthnRequest ID) from the redirect that starts a SAML sign-in.
+pub fn relay_and_request_id(r: reqwest::Response) -> (String, String) {
     assert_eq!(r.status(), 303);
     let loc = url::Url::parse(r.headers()["location"].to_str().expect("ascii")).expect("url");
     let q: std::collections::HashMap<String, String> = loc.query_pairs().into_owned().collect();
@@ -75,7 +88,7 @@ async fn start(app: &TestApp, browser: &reqwest::Client) -> (String, String) {
     (q["RelayState"].clone(), id)
 }
 
-async fn post_acs(
+pub async fn post_acs(
     app: &TestApp,
     browser: &reqwest::Client,
     saml_response: &str,
