@@ -481,7 +481,10 @@ mod tests {
             ),
             "https://login.example.com/login"
         );
-        assert_eq!(login_url(base, &wiki, None), "https://login.example.com/login");
+        assert_eq!(
+            login_url(base, &wiki, None),
+            "https://login.example.com/login"
+        );
         // The return address is the return_to check's form of it (what /login accepts),
         // or none.
         assert_eq!(
