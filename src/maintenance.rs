@@ -28,8 +28,8 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::connectors::saml::metadata::fetch_idp_metadata;
-use crate::connectors::settings::ConnectorSettings;
 use crate::connectors::trust_anchor;
+use crate::connectors::Connector;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::connectors as connector_store;
 use crate::store::StoreError;
@@ -64,13 +64,15 @@ pub async fn refresh_saml_metadata(state: &AppState) -> Result<RefreshReport, St
         let mut conn = state.store.read().await?;
         connector_store::list(&mut conn).await?
     };
-    for rec in all.into_iter().filter(|c| c.kind == "saml" && c.enabled) {
-        let Ok(settings) = serde_json::from_value::<ConnectorSettings>(rec.config.clone()) else {
+    for rec in all
+        .into_iter()
+        .filter_map(|r| Connector::from_record(r).ok())
+        .filter(|c| c.enabled)
+    {
+        let Some(saml) = rec.saml() else {
             continue;
         };
-        let Some(saml) = settings.saml.as_ref() else {
-            continue;
-        };
+        let settings = &rec.settings;
         let Some(url) = saml.idp_metadata_url.clone() else {
             continue;
         };
@@ -107,7 +109,7 @@ pub async fn refresh_saml_metadata(state: &AppState) -> Result<RefreshReport, St
         let expect: Vec<(&str, Option<&serde_json::Value>)> = OWNED
             .iter()
             .chain(DEPENDED_ON.iter())
-            .map(|p| (*p, rec.config.pointer(p)))
+            .map(|p| (*p, rec.record.config.pointer(p)))
             .collect();
         let set = [
             (OWNED[0], json!(xml)),

@@ -10,13 +10,13 @@ use crate::app::AppState;
 use crate::connectors::oidc::error::OidcError;
 use crate::connectors::oidc::rp::{self, CallbackParams, OidcRp};
 use crate::connectors::ExternalProfile;
+use crate::connectors::{Connector, InvalidConnector};
 use crate::error::AppError;
 use crate::flow::complete::complete_sign_in;
 use crate::flow::pending;
 use crate::flow::refusal::{refuse, refuse_callback, Refusal};
-use crate::http::login::load_connector;
+use crate::http::login::{load_connector, misconfigured};
 use crate::http::{ClientIp, RequestId};
-use crate::store::connectors::ConnectorRecord;
 
 pub async fn callback(
     State(state): State<AppState>,
@@ -28,9 +28,9 @@ pub async fn callback(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let connector = load_connector(&state, &id).await?;
-    match callback_inner(&state, &connector, &params, &headers).await {
-        Ok((profile, return_to)) => {
-            match complete_sign_in(&state, &rid, &session, &connector, profile, return_to).await {
+    match callback_inner(&state, &id, &connector, &params, &headers).await {
+        Ok((connector, profile, return_to)) => {
+            match complete_sign_in(&state, &rid, &session, connector, profile, return_to).await {
                 Ok(resp) => Ok(resp),
                 Err(r) => Err(refuse(&state, &rid, r).await),
             }
@@ -47,21 +47,16 @@ fn oidc_refusal(e: &OidcError, connector_id: &str) -> Refusal {
     .connector(connector_id)
 }
 
-async fn callback_inner(
+async fn callback_inner<'c>(
     state: &AppState,
-    connector: &ConnectorRecord,
+    id: &str,
+    connector: &'c Result<Connector, InvalidConnector>,
     params: &CallbackParams,
     headers: &HeaderMap,
-) -> Result<(ExternalProfile, Option<String>), Refusal> {
-    let id = connector.id.as_str();
-    let rp = OidcRp::from_record(connector, &state.master_key, &state.public_url).map_err(|e| {
-        tracing::error!(connector = id, error = %e, "OIDC connector is misconfigured");
-        Refusal::bad(
-            "connector_misconfigured",
-            "This sign-in method is not configured correctly. Please tell your administrator.",
-        )
-        .connector(id)
-    })?;
+) -> Result<(&'c Connector, ExternalProfile, Option<String>), Refusal> {
+    let connector = connector.as_ref().map_err(|e| misconfigured(id, e))?;
+    let rp = OidcRp::new(connector, &state.master_key, &state.public_url)
+        .map_err(|e| misconfigured(id, &e))?;
     let key = params
         .state
         .as_deref()
@@ -82,5 +77,5 @@ async fn callback_inner(
     let profile = rp::finish(&rp, &state.oidc, params, nonce, verifier)
         .await
         .map_err(|e| oidc_refusal(&e, id))?;
-    Ok((profile, pending.return_to))
+    Ok((connector, profile, pending.return_to))
 }

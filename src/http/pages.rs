@@ -11,7 +11,7 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use crate::app::AppState;
-use crate::connectors::settings::ConnectorSettings;
+use crate::connectors::{Connector, ConnectorKind};
 use crate::email::Email;
 use crate::error::AppError;
 use crate::flow::return_to;
@@ -78,7 +78,8 @@ pub async fn login_page(
     let buttons = connector_store::list(&mut conn)
         .await?
         .into_iter()
-        .filter(|c| c.enabled && matches!(c.kind.as_str(), "saml" | "oidc" | "social"))
+        .filter_map(|rec| Connector::from_record(rec).ok())
+        .filter(|c| c.enabled && c.kind != ConnectorKind::Email)
         .map(|c| ConnectorButton {
             href: start_href(&c.id, return_to.as_deref()),
             label: c.display_name,
@@ -127,13 +128,13 @@ pub async fn login_discover(
     };
     let mut conn = state.store.read().await?;
     for (connector_id, _) in connector_store::claiming_domain(&mut conn, email.domain()).await? {
-        let Some(c) = connector_store::get(&mut conn, &connector_id).await? else {
+        let Some(Ok(c)) = connector_store::get(&mut conn, &connector_id)
+            .await?
+            .map(Connector::from_record)
+        else {
             continue;
         };
-        let routes = serde_json::from_value::<ConnectorSettings>(c.config.clone())
-            .map(|s| s.route_domains)
-            .unwrap_or(false);
-        if c.enabled && routes && matches!(c.kind.as_str(), "saml" | "oidc") {
+        if c.enabled && c.settings.route_domains && c.kind.is_enterprise() {
             return Ok(see_other(&start_href(&c.id, return_to.as_deref())));
         }
     }

@@ -18,13 +18,13 @@ use crate::connectors::saml::sp_metadata::sp_metadata_xml;
 use crate::connectors::saml::verify::{
     verify_response, Expected, VerifiedAssertion, MAX_SAML_RESPONSE_B64,
 };
+use crate::connectors::{Connector, InvalidConnector};
 use crate::error::AppError;
 use crate::flow::complete::complete_sign_in;
 use crate::flow::pending;
 use crate::flow::refusal::{refuse, refuse_callback, Refusal};
-use crate::http::login::load_connector;
+use crate::http::login::{load_connector, misconfigured};
 use crate::http::{ClientIp, RequestId};
-use crate::store::connectors::ConnectorRecord;
 use crate::store::saml_replay;
 
 /// The ACS reads request bodies up to this size (larger ones are refused unread); the
@@ -36,9 +36,11 @@ pub async fn metadata(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let connector = load_connector(&state, &id).await?;
-    let sp = SamlSp::from_record(&connector, &state.master_key, &state.public_url)
-        .map_err(|_| AppError::NotFound("SAML connector".into()))?;
+    let sp = load_connector(&state, &id)
+        .await?
+        .ok()
+        .and_then(|c| SamlSp::new(&c, &state.master_key, &state.public_url).ok())
+        .ok_or_else(|| AppError::NotFound("SAML connector".into()))?;
     let mut resp = sp_metadata_xml(&sp).into_response();
     resp.headers_mut().insert(
         CONTENT_TYPE,
@@ -77,13 +79,13 @@ pub async fn acs(
             return Err(refuse_callback(&state, &rid, client, r).await);
         }
     };
-    match acs_inner(&state, &connector, &headers, &body, client).await {
-        Ok((verified, return_to)) => {
+    match acs_inner(&state, &id, &connector, &headers, &body, client).await {
+        Ok((connector, verified, return_to)) => {
             match complete_sign_in(
                 &state,
                 &rid,
                 &session,
-                &connector,
+                connector,
                 verified.profile,
                 return_to,
             )
@@ -97,22 +99,17 @@ pub async fn acs(
     }
 }
 
-async fn acs_inner(
+async fn acs_inner<'c>(
     state: &AppState,
-    connector: &ConnectorRecord,
+    id: &str,
+    connector: &'c Result<Connector, InvalidConnector>,
     headers: &HeaderMap,
     body: &Bytes,
     client: std::net::IpAddr,
-) -> Result<(VerifiedAssertion, Option<String>), Refusal> {
-    let id = connector.id.as_str();
-    let sp = SamlSp::from_record(connector, &state.master_key, &state.public_url).map_err(|e| {
-        tracing::error!(connector = id, error = %e, "SAML connector is misconfigured");
-        Refusal::bad(
-            "connector_misconfigured",
-            "This sign-in method is not configured correctly. Please tell your administrator.",
-        )
-        .connector(id)
-    })?;
+) -> Result<(&'c Connector, VerifiedAssertion, Option<String>), Refusal> {
+    let connector = connector.as_ref().map_err(|e| misconfigured(id, e))?;
+    let sp = SamlSp::new(connector, &state.master_key, &state.public_url)
+        .map_err(|e| misconfigured(id, &e))?;
     let mut saml_response = None;
     let mut relay_state = None;
     for (k, v) in url::form_urlencoded::parse(body) {
@@ -213,5 +210,5 @@ async fn acs_inner(
         return Err(saml_refusal(&SamlError::Replay, id)
             .detail(json!({ "assertion_id": verified.assertion_id })));
     }
-    Ok((verified, return_to))
+    Ok((connector, verified, return_to))
 }

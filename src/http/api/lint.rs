@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::auth::ApiCaller;
 use super::ApiJson;
 use crate::app::AppState;
-use crate::connectors::ExternalProfile;
+use crate::connectors::{Connector, ExternalProfile};
 use crate::error::AppError;
 use crate::lint::lint_store;
 use crate::provisioning::{connector_facts, load_facts, resolve_mappings};
@@ -45,9 +45,11 @@ pub async fn dry_run(
     let rec = connector_store::get(&mut conn, &req.connector)
         .await?
         .ok_or_else(|| AppError::NotFound("connector".into()))?;
+    let rec = Connector::from_record(rec)
+        .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
     let mut profile = req.profile;
     profile.connector = rec.id.clone();
-    let mut cfacts = connector_facts(&rec)?;
+    let mut cfacts = connector_facts(&rec);
     cfacts.mappings = resolve_mappings(&mut conn, &rec).await?;
     let facts = load_facts(&mut conn, &cfacts, &profile).await?;
     let decision = decide(&cfacts, &profile, &facts);

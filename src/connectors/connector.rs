@@ -1,0 +1,115 @@
+//! The typed connector: a store row parsed once, where it is read, into its kind and
+//! settings. Everything after that point (the sign-in handlers, the engine's facts, the
+//! linter, the jobs, the management API) works on [`Connector`] and never reads the row's
+//! `kind` string or `config` JSON again, so one parser decides what a row means: no two
+//! readers can disagree about a malformed row (one refusing it, another acting on half of it).
+
+use crate::connectors::settings::{ConnectorSettings, OidcSettings, SamlSettings, SocialSettings};
+use crate::connectors::ConnectorKind;
+use crate::store::connectors::ConnectorRecord;
+
+/// A row that does not describe a connector. Only a row written outside `ssogate apply` and
+/// the management API (both build rows from typed settings) can be one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidConnector {
+    #[error("connector kind {kind:?}")]
+    UnknownKind { id: String, kind: String },
+    #[error("connector {id} settings: {error}")]
+    Settings { id: String, error: String },
+}
+
+/// One connector, as everything past the store uses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connector {
+    pub id: String,
+    pub display_name: String,
+    pub enabled: bool,
+    /// Normalized claimed domains, `*.x` for subdomains.
+    pub domains: Vec<String>,
+    pub kind: ConnectorKind,
+    /// The parsed `config`: what every kind shares, and the section of its protocol.
+    pub settings: ConnectorSettings,
+    /// The row as read: its sealed secrets, and what a read-modify-write compares against
+    /// ([`crate::store::connectors::unchanged_since`]). Not to be read for settings.
+    pub record: ConnectorRecord,
+}
+
+/// What a connector signs in with, carrying that protocol's settings.
+#[derive(Debug, Clone, Copy)]
+pub enum Protocol<'a> {
+    Saml(&'a SamlSettings),
+    Oidc(&'a OidcSettings),
+    Social(&'a SocialSettings),
+    Email,
+    /// A SAML, OIDC or social connector whose protocol section is missing: it still
+    /// drives the engine (domains, JIT), but cannot start or finish a sign-in.
+    Unconfigured(ConnectorKind),
+}
+
+impl Connector {
+    /// The one place a connector row's kind and settings are parsed.
+    pub fn from_record(record: ConnectorRecord) -> Result<Connector, InvalidConnector> {
+        let kind =
+            ConnectorKind::parse(&record.kind).ok_or_else(|| InvalidConnector::UnknownKind {
+                id: record.id.clone(),
+                kind: record.kind.clone(),
+            })?;
+        let settings: ConnectorSettings =
+            serde_json::from_value(record.config.clone()).map_err(|e| {
+                InvalidConnector::Settings {
+                    id: record.id.clone(),
+                    error: e.to_string(),
+                }
+            })?;
+        Ok(Connector {
+            id: record.id.clone(),
+            display_name: record.display_name.clone(),
+            enabled: record.enabled,
+            domains: record.domains.clone(),
+            kind,
+            settings,
+            record,
+        })
+    }
+
+    /// The protocol section that matches the kind (another kind's section in the same
+    /// row is never used: a SAML connector is never driven by OIDC settings).
+    pub fn protocol(&self) -> Protocol<'_> {
+        let s = &self.settings;
+        match self.kind {
+            ConnectorKind::Saml => s.saml.as_ref().map(Protocol::Saml),
+            ConnectorKind::Oidc => s.oidc.as_ref().map(Protocol::Oidc),
+            ConnectorKind::Social => s.social.as_ref().map(Protocol::Social),
+            ConnectorKind::Email => Some(Protocol::Email),
+        }
+        .unwrap_or(Protocol::Unconfigured(self.kind))
+    }
+
+    pub fn saml(&self) -> Option<&SamlSettings> {
+        match self.protocol() {
+            Protocol::Saml(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn oidc(&self) -> Option<&OidcSettings> {
+        match self.protocol() {
+            Protocol::Oidc(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn social(&self) -> Option<&SocialSettings> {
+        match self.protocol() {
+            Protocol::Social(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The row to write back after `settings` changed (the secrets are the caller's).
+    pub fn to_record(&self) -> Result<ConnectorRecord, serde_json::Error> {
+        let mut rec = self.record.clone();
+        rec.config = serde_json::to_value(&self.settings)?;
+        Ok(rec)
+    }
+}
