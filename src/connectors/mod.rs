@@ -10,6 +10,7 @@ pub mod oidc;
 pub mod saml;
 pub mod secrets;
 pub mod settings;
+pub mod signin;
 pub mod trust_anchor;
 
 pub use connector::{Connector, InvalidConnector, Protocol};

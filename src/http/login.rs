@@ -7,13 +7,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::connectors::oidc::rp::{self, OidcRp};
-use crate::connectors::saml::authn_request::build_authn_request;
-use crate::connectors::saml::sp::SamlSp;
-use crate::connectors::{Connector, ConnectorKind, InvalidConnector, Protocol};
+use crate::connectors::signin::{self, SignInError};
+use crate::connectors::{Connector, InvalidConnector};
 use crate::error::AppError;
-use crate::flow::pending::{self, random_token, PendingData};
-use crate::flow::refusal::{refuse, Refusal};
+use crate::flow::pending::{self, PendingData};
+use crate::flow::refusal::{refuse, sign_in_refusal, Refusal};
 use crate::flow::return_to;
 use crate::http::{ClientIp, RequestId};
 use crate::store::connectors as connector_store;
@@ -24,7 +22,8 @@ pub struct StartQuery {
 }
 
 /// The enabled connector `id`, parsed ([`Connector::from_record`]), or a 404 page. A row
-/// that does not parse is not a 404: each handler refuses it (audited) as misconfigured.
+/// that does not parse is not a 404: the sign-in refuses it (audited), see
+/// [`signin::open`].
 pub async fn load_connector(
     state: &AppState,
     id: &str,
@@ -37,17 +36,6 @@ pub async fn load_connector(
         Some(c) if c.enabled => Ok(Connector::from_record(c)),
         _ => Err(AppError::NotFound("sign-in method".into())),
     }
-}
-
-/// The refusal for a connector that cannot sign anyone in as configured (logged with the
-/// cause for the administrator; the person only learns whom to tell).
-pub fn misconfigured(connector_id: &str, error: &dyn std::fmt::Display) -> Refusal {
-    tracing::error!(connector = connector_id, error = %error, "connector is misconfigured");
-    Refusal::bad(
-        "connector_misconfigured",
-        "This sign-in method is not configured correctly. Please tell your administrator.",
-    )
-    .connector(connector_id)
 }
 
 fn redirect(url: &str) -> Result<Response, AppError> {
@@ -83,52 +71,20 @@ async fn start_inner(
     headers: &HeaderMap,
     client: std::net::IpAddr,
 ) -> Result<Response, Refusal> {
-    let unsupported = || {
-        Refusal::bad(
-            "connector_kind_unsupported",
-            "This sign-in method is not available yet.",
-        )
-        .connector(cid)
-    };
-    let connector = match connector {
-        Ok(c) => c,
-        Err(InvalidConnector::UnknownKind { .. }) => return Err(unsupported()),
-        Err(e) => return Err(misconfigured(cid, e)),
-    };
+    let env = state.sign_in_env();
+    let started = async { signin::open(connector, &env)?.1.start(&env).await }
+        .await
+        .map_err(|e| sign_in_refusal(e, cid))?;
     let mut data = PendingData {
         return_to,
         started_request_id: Some(rid.0.clone()),
         ..Default::default()
     };
-    let (key, url) = match connector.protocol() {
-        Protocol::Saml(_) | Protocol::Unconfigured(ConnectorKind::Saml) => {
-            let sp = SamlSp::new(connector, &state.master_key, &state.public_url)
-                .map_err(|e| misconfigured(cid, &e))?;
-            let relay_state = random_token();
-            let req = build_authn_request(&sp, &relay_state).map_err(|e| misconfigured(cid, &e))?;
-            data.saml_request_id = Some(req.request_id);
-            (relay_state, req.url)
-        }
-        Protocol::Oidc(_) | Protocol::Unconfigured(ConnectorKind::Oidc) => {
-            let rp = OidcRp::new(connector, &state.master_key, &state.public_url)
-                .map_err(|e| misconfigured(cid, &e))?;
-            let started = rp::start(&rp, &state.oidc).await.map_err(|e| {
-                Refusal::bad(
-                    e.code(),
-                    format!("The identity provider is not available: {e}"),
-                )
-                .connector(cid)
-            })?;
-            data.oidc_nonce = Some(started.nonce);
-            data.oidc_pkce_verifier = Some(started.pkce_verifier);
-            (started.state, started.url)
-        }
-        Protocol::Social(_) | Protocol::Email | Protocol::Unconfigured(_) => {
-            return Err(unsupported())
-        }
-    };
+    data.keep(started.kept);
+    let (key, url) = (started.key, started.redirect_url);
     let (_, cookie) = pending::begin(state, headers, client, cid, &key, &data).await?;
-    let mut resp = redirect(&url).map_err(|e| misconfigured(cid, &e))?;
+    let mut resp = redirect(&url)
+        .map_err(|e| sign_in_refusal(SignInError::Misconfigured(e.to_string()), cid))?;
     pending::set_cookie(resp.headers_mut(), cookie);
     resp.headers_mut()
         .insert("cache-control", HeaderValue::from_static("no-store"));

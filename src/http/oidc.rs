@@ -8,14 +8,14 @@ use tower_sessions::Session;
 
 use crate::app::AppState;
 use crate::connectors::oidc::error::OidcError;
-use crate::connectors::oidc::rp::{self, CallbackParams, OidcRp};
-use crate::connectors::ExternalProfile;
-use crate::connectors::{Connector, InvalidConnector};
+use crate::connectors::oidc::rp::CallbackParams;
+use crate::connectors::signin::{self, Answer};
+use crate::connectors::{Connector, ConnectorKind, ExternalProfile, InvalidConnector};
 use crate::error::AppError;
 use crate::flow::complete::complete_sign_in;
 use crate::flow::pending;
-use crate::flow::refusal::{refuse, refuse_callback, Refusal};
-use crate::http::login::{load_connector, misconfigured};
+use crate::flow::refusal::{oidc_refusal, refuse, refuse_callback, sign_in_refusal, Refusal};
+use crate::http::login::load_connector;
 use crate::http::{ClientIp, RequestId};
 
 pub async fn callback(
@@ -39,14 +39,6 @@ pub async fn callback(
     }
 }
 
-fn oidc_refusal(e: &OidcError, connector_id: &str) -> Refusal {
-    Refusal::bad(
-        e.code(),
-        format!("The answer from your identity provider was not accepted: {e}."),
-    )
-    .connector(connector_id)
-}
-
 async fn callback_inner<'c>(
     state: &AppState,
     id: &str,
@@ -54,9 +46,9 @@ async fn callback_inner<'c>(
     params: &CallbackParams,
     headers: &HeaderMap,
 ) -> Result<(&'c Connector, ExternalProfile, Option<String>), Refusal> {
-    let connector = connector.as_ref().map_err(|e| misconfigured(id, e))?;
-    let rp = OidcRp::new(connector, &state.master_key, &state.public_url)
-        .map_err(|e| misconfigured(id, &e))?;
+    let env = state.sign_in_env();
+    let (connector, rp) = signin::open_as(connector, &env, ConnectorKind::Oidc)
+        .map_err(|e| sign_in_refusal(e, id))?;
     let key = params
         .state
         .as_deref()
@@ -64,18 +56,9 @@ async fn callback_inner<'c>(
         .ok_or_else(|| oidc_refusal(&OidcError::StateMissing, id))?;
     // `state` is single-use and bound to this browser (the pending login).
     let pending = pending::take(state, headers, id, key).await?;
-    let (Some(nonce), Some(verifier)) = (
-        pending.oidc_nonce.as_deref(),
-        pending.oidc_pkce_verifier.as_deref(),
-    ) else {
-        return Err(Refusal::bad(
-            "login_state_corrupt",
-            "The sign-in state is unreadable. Please start again.",
-        )
-        .connector(id));
-    };
-    let profile = rp::finish(&rp, &state.oidc, params, nonce, verifier)
+    let profile = rp
+        .finish(&env, Answer::Oidc(params), &pending.kept())
         .await
-        .map_err(|e| oidc_refusal(&e, id))?;
+        .map_err(|e| sign_in_refusal(e, id))?;
     Ok((connector, profile, pending.return_to))
 }

@@ -224,7 +224,7 @@ fn rp_client(rp: &OidcRp, provider: &Provider) -> Result<RpClient, OidcError> {
 }
 
 /// 256 bits from the OS RNG, base64url.
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
     URL_SAFE_NO_PAD.encode(bytes)
 }
