@@ -113,3 +113,79 @@ impl Connector {
         Ok(rec)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn record(kind: &str, config: serde_json::Value) -> ConnectorRecord {
+        ConnectorRecord {
+            id: "acme".into(),
+            kind: kind.into(),
+            display_name: "Acme".into(),
+            enabled: true,
+            config,
+            secrets: None,
+            domains: vec!["acme.test".into()],
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn an_unknown_kind_is_not_a_connector() {
+        assert_eq!(
+            Connector::from_record(record("ldap", json!({}))),
+            Err(InvalidConnector::UnknownKind {
+                id: "acme".into(),
+                kind: "ldap".into()
+            })
+        );
+    }
+
+    #[test]
+    fn unreadable_settings_are_not_a_connector() {
+        let got = Connector::from_record(record("oidc", json!({ "create_acounts": false })));
+        assert!(
+            matches!(&got, Err(InvalidConnector::Settings { id, .. }) if id == "acme"),
+            "{got:?}"
+        );
+    }
+
+    /// A section of another protocol in the row never drives the connector: a SAML
+    /// connector is never signed in through OIDC settings written next to its own.
+    #[test]
+    fn only_the_section_of_its_kind_is_its_protocol() {
+        let oidc = json!({ "issuer": "https://idp.acme.test", "client_id": "ssogate" });
+        let c = Connector::from_record(record("saml", json!({ "oidc": oidc }))).expect("parses");
+        assert!(matches!(
+            c.protocol(),
+            Protocol::Unconfigured(ConnectorKind::Saml)
+        ));
+        assert!(c.oidc().is_none() && c.saml().is_none());
+
+        let c = Connector::from_record(record("oidc", json!({ "oidc": oidc }))).expect("parses");
+        assert!(matches!(c.protocol(), Protocol::Oidc(o) if o.client_id == "ssogate"));
+        assert!(matches!(
+            Connector::from_record(record("email", json!({})))
+                .expect("parses")
+                .protocol(),
+            Protocol::Email
+        ));
+    }
+
+    #[test]
+    fn to_record_writes_the_changed_settings_and_keeps_the_rest() {
+        let mut c = Connector::from_record(record("oidc", json!({}))).expect("parses");
+        c.settings.create_accounts = false;
+        let rec = c.to_record().expect("serializes");
+        assert_eq!(rec.config["create_accounts"], json!(false));
+        assert_eq!(rec.domains, c.record.domains);
+        assert_eq!(
+            Connector::from_record(rec).expect("parses").settings,
+            c.settings
+        );
+    }
+}
