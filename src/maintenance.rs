@@ -27,9 +27,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::connectors;
 use crate::connectors::saml::metadata::fetch_idp_metadata;
 use crate::connectors::trust_anchor;
-use crate::connectors::Connector;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::connectors as connector_store;
 use crate::store::StoreError;
@@ -62,13 +62,9 @@ pub async fn refresh_saml_metadata(state: &AppState) -> Result<RefreshReport, St
     let mut report = RefreshReport::default();
     let all = {
         let mut conn = state.store.read().await?;
-        connector_store::list(&mut conn).await?
+        connectors::load_all(&mut conn).await?
     };
-    for rec in all
-        .into_iter()
-        .filter_map(|r| Connector::from_record(r).ok())
-        .filter(|c| c.enabled)
-    {
+    for rec in all.into_iter().filter(|c| c.enabled) {
         let Some(saml) = rec.saml() else {
             continue;
         };

@@ -6,7 +6,8 @@
 
 use crate::connectors::settings::{ConnectorSettings, OidcSettings, SamlSettings, SocialSettings};
 use crate::connectors::ConnectorKind;
-use crate::store::connectors::ConnectorRecord;
+use crate::store::connectors::{self as store, ConnectorRecord};
+use crate::store::{AnyConnection, StoreError};
 
 /// A row that does not describe a connector. Only a row written outside `ssogate apply` and
 /// the management API (both build rows from typed settings) can be one.
@@ -112,6 +113,32 @@ impl Connector {
         rec.config = serde_json::to_value(&self.settings)?;
         Ok(rec)
     }
+}
+
+/// The connector `id` from the store, parsed (`None`: no such row). A row that does not
+/// parse is returned as such: each reader decides what it means for it (the sign-in
+/// refuses it as misconfigured, the management API answers 500).
+pub async fn load(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<Result<Connector, InvalidConnector>>, StoreError> {
+    Ok(store::get(conn, id).await?.map(Connector::from_record))
+}
+
+/// Every connector from the store, parsed, by id. A row that does not parse is left out
+/// (and logged): it can neither be shown as a sign-in button nor refreshed.
+pub async fn load_all(conn: &mut AnyConnection) -> Result<Vec<Connector>, StoreError> {
+    Ok(store::list(conn)
+        .await?
+        .into_iter()
+        .filter_map(|rec| match Connector::from_record(rec) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "connector row does not parse; ignored");
+                None
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub mod settings;
 pub mod signin;
 pub mod trust_anchor;
 
-pub use connector::{Connector, InvalidConnector, Protocol};
+pub use connector::{load, load_all, Connector, InvalidConnector, Protocol};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

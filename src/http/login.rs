@@ -32,6 +32,8 @@ pub async fn load_connector(
         return Err(AppError::NotFound("sign-in method".into()));
     }
     let mut conn = state.store.read().await?;
+    // `enabled` is a column, read before the config is parsed: a disabled row is a 404
+    // whether or not it parses.
     match connector_store::get(&mut conn, id).await? {
         Some(c) if c.enabled => Ok(Connector::from_record(c)),
         _ => Err(AppError::NotFound("sign-in method".into())),

@@ -11,7 +11,7 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use crate::app::AppState;
-use crate::connectors::{Connector, ConnectorKind};
+use crate::connectors::{self, ConnectorKind};
 use crate::email::Email;
 use crate::error::AppError;
 use crate::flow::return_to;
@@ -75,10 +75,9 @@ pub async fn login_page(
 ) -> Result<Response, AppError> {
     let return_to = return_to::accept(&state, &rid, q.return_to.as_deref(), None).await?;
     let mut conn = state.store.read().await?;
-    let buttons = connector_store::list(&mut conn)
+    let buttons = connectors::load_all(&mut conn)
         .await?
         .into_iter()
-        .filter_map(|rec| Connector::from_record(rec).ok())
         .filter(|c| c.enabled && c.kind != ConnectorKind::Email)
         .map(|c| ConnectorButton {
             href: start_href(&c.id, return_to.as_deref()),
@@ -128,10 +127,7 @@ pub async fn login_discover(
     };
     let mut conn = state.store.read().await?;
     for (connector_id, _) in connector_store::claiming_domain(&mut conn, email.domain()).await? {
-        let Some(Ok(c)) = connector_store::get(&mut conn, &connector_id)
-            .await?
-            .map(Connector::from_record)
-        else {
+        let Some(Ok(c)) = connectors::load(&mut conn, &connector_id).await? else {
             continue;
         };
         if c.enabled && c.settings.route_domains && c.kind.is_enterprise() {

@@ -8,12 +8,11 @@ use serde_json::{json, Value};
 use super::auth::ApiCaller;
 use super::ApiJson;
 use crate::app::AppState;
-use crate::connectors::{Connector, ExternalProfile};
+use crate::connectors::{self, ExternalProfile};
 use crate::error::AppError;
 use crate::lint::lint_store;
 use crate::provisioning::{connector_facts, load_facts, resolve_mappings};
 use crate::signin::decide;
-use crate::store::connectors as connector_store;
 
 pub async fn lint(
     State(state): State<AppState>,
@@ -42,10 +41,9 @@ pub async fn dry_run(
     ApiJson(req): ApiJson<DryRunRequest>,
 ) -> Result<Json<Value>, AppError> {
     let mut conn = state.store.read().await?;
-    let rec = connector_store::get(&mut conn, &req.connector)
+    let rec = connectors::load(&mut conn, &req.connector)
         .await?
-        .ok_or_else(|| AppError::NotFound("connector".into()))?;
-    let rec = Connector::from_record(rec)
+        .ok_or_else(|| AppError::NotFound("connector".into()))?
         .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
     let mut profile = req.profile;
     profile.connector = rec.id.clone();
