@@ -126,26 +126,21 @@ pub fn open<'c>(
 }
 
 /// [`open`], for an endpoint of one protocol (the SAML ACS, the OIDC callback): a connector
-/// of another kind is misconfigured there, refused before anything else is read.
+/// of another kind (or of none) is misconfigured there, refused before anything else is
+/// read.
 pub fn open_as<'c>(
     c: &'c Result<Connector, InvalidConnector>,
     env: &SignInEnv<'_>,
     kind: ConnectorKind,
 ) -> Result<(&'c Connector, Opened), SignInError> {
-    let (c, opened) = match open(c, env) {
-        Err(SignInError::Unsupported) => Err(SignInError::Misconfigured(format!(
-            "not a {} connector",
-            kind.as_str()
-        ))),
-        other => other,
-    }?;
-    if opened.kind() != kind {
-        return Err(SignInError::Misconfigured(format!(
-            "not a {} connector",
-            kind.as_str()
-        )));
+    let other_kind = || SignInError::Misconfigured(format!("not a {} connector", kind.as_str()));
+    if c.as_ref().is_ok_and(|c| c.kind != kind) {
+        return Err(other_kind());
     }
-    Ok((c, opened))
+    match open(c, env) {
+        Err(SignInError::Unsupported) => Err(other_kind()),
+        other => other,
+    }
 }
 
 impl Opened {
