@@ -89,6 +89,20 @@ pub enum SignInError {
     Store(StoreError),
 }
 
+/// ssogate's addresses an administrator gives the IdP for a connector of `kind`, by name
+/// (the management API shows them next to the connector).
+pub fn endpoints(kind: ConnectorKind, id: &str, public_url: &str) -> Vec<(&'static str, String)> {
+    let base = public_url.trim_end_matches('/');
+    match kind {
+        ConnectorKind::Saml => vec![
+            ("sp_metadata_url", format!("{base}/saml/{id}/metadata")),
+            ("acs_url", format!("{base}/saml/{id}/acs")),
+        ],
+        ConnectorKind::Oidc => vec![("redirect_uri", format!("{base}/oidc/{id}/callback"))],
+        ConnectorKind::Social | ConnectorKind::Email => Vec::new(),
+    }
+}
+
 /// A connector ready to sign in (Dex's `Open`).
 pub enum Opened {
     Saml(Box<SamlSp>),

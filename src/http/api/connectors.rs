@@ -13,25 +13,17 @@ use crate::apply::{prepare_connector, ApplyContext, ApplyError, ConnectorSpec};
 use crate::connectors::saml::keys::SpKeyPair;
 use crate::connectors::secrets::ConnectorSecrets;
 use crate::connectors::settings::SamlSettings;
-use crate::connectors::{trust_anchor, Connector, ConnectorKind};
+use crate::connectors::{signin, trust_anchor, Connector};
 use crate::error::AppError;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::connectors::{self as store, ConnectorRecord};
 
 fn view(state: &AppState, c: &ConnectorRecord) -> Value {
     let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-    let kind = Connector::from_record(c.clone()).ok().map(|c| c.kind);
-    if kind == Some(ConnectorKind::Saml) {
-        let base = state.public_url.trim_end_matches('/');
-        v["sp_metadata_url"] = json!(format!("{base}/saml/{}/metadata", c.id));
-        v["acs_url"] = json!(format!("{base}/saml/{}/acs", c.id));
-    }
-    if kind == Some(ConnectorKind::Oidc) {
-        v["redirect_uri"] = json!(format!(
-            "{}/oidc/{}/callback",
-            state.public_url.trim_end_matches('/'),
-            c.id
-        ));
+    if let Ok(connector) = Connector::from_record(c.clone()) {
+        for (name, url) in signin::endpoints(connector.kind, &c.id, &state.public_url) {
+            v[name] = json!(url);
+        }
     }
     v["has_secrets"] = json!(c.secrets.is_some());
     v
