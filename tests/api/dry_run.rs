@@ -1,4 +1,4 @@
-//! The dry run: for every row of DESIGN.md's tables, the dry run's decision equals what
+//! The dry run: for every row of docs/RULES.md's tables, the dry run's decision equals what
 //! the real sign-in then does, and the dry run writes nothing.
 
 use serde_json::{json, Value};
