@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::connectors::oidc::rp::ProviderCache;
 use crate::gateway::Gateway;
 use crate::http::rate_limit::{callback_limiter, login_limiter, Limiter};
+use crate::mail::Mailer;
 use crate::secrets::MasterKey;
 use crate::store::{Backend, Store};
 
@@ -41,6 +42,8 @@ pub struct AppState {
     pub proxies: TrustedProxies,
     /// Downstream apps, forward-auth caches, ssogate's signing keys.
     pub gateway: Arc<Gateway>,
+    /// Outgoing mail (`[mail]`): the console outbox or SMTP.
+    pub mailer: Arc<Mailer>,
 }
 
 pub struct App {
@@ -136,7 +139,9 @@ impl App {
         Url::parse(&public_url).context("server.public_url")?;
         let http = http_client()?;
         let gateway = build_gateway(&config, &public_url, &store, &master_key).await?;
+        let mailer = Arc::new(Mailer::from_config(&config.mail)?);
         let state = AppState {
+            mailer,
             gateway,
             oidc: ProviderCache::new(http.clone()),
             saml_verifications: crate::connectors::saml::pool::VerificationPool::new(

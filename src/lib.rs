@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod http;
 pub mod limiter;
 pub mod lint;
+pub mod mail;
 pub mod maintenance;
 pub mod provisioning;
 pub mod secrets;

@@ -16,6 +16,7 @@ mod health;
 mod keycloak;
 mod keycloak_metadata;
 mod lint;
+mod mail;
 mod management_api;
 mod mapping_keycloak;
 mod metadata_refresh;
