@@ -59,12 +59,7 @@ async fn main() -> anyhow::Result<()> {
     let day = 86_400;
     let mut record = Record {
         id: Id::default(),
-        data: ssogate::http::session::record_data(
-            &user.id,
-            "bench",
-            now_ms(),
-            now_ms() + day * 1000,
-        ),
+        data: ssogate::session::record_data(&user.id, "bench", now_ms(), now_ms() + day * 1000),
         expiry_date: time::OffsetDateTime::now_utc() + time::Duration::seconds(day),
     };
     DbSessionStore::new(store.clone())

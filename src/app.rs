@@ -15,7 +15,8 @@ use crate::client_addr::TrustedProxies;
 use crate::config::Config;
 use crate::connectors::oidc::rp::ProviderCache;
 use crate::gateway::Gateway;
-use crate::http::rate_limit::{callback_limiter, login_limiter, Limiter};
+use crate::http::rate_limit::{callback_limiter, login_limiter};
+use crate::limiter::Limiter;
 use crate::secrets::MasterKey;
 use crate::store::{Backend, Store};
 

@@ -193,7 +193,7 @@ impl Gateway {
             unknown_seen: AtomicU64::new(0),
             forgets: AtomicU64::new(0),
             trusted_proxies: crate::client_addr::TrustedProxies::new(config.trusted_proxies()?),
-            cookie_name: crate::http::session::cookie_name(config, public_url),
+            cookie_name: crate::session::cookie_name(config, public_url),
             ttl_ms: config.forward_auth.cache_ttl_secs as i64 * 1000,
             capacity: config.forward_auth.cache_capacity.min(10_000_000) as usize,
             idle_timeout_ms: (config.session.idle_timeout_secs as i64).saturating_mul(1000),
@@ -310,7 +310,7 @@ impl Gateway {
         let Some(live) = sessions::get_live(&mut conn, sid, now).await? else {
             return Ok(None);
         };
-        let Some(who) = crate::http::session::signed_in_from_record(&live.record, now) else {
+        let Some(who) = crate::session::signed_in_from_record(&live.record, now) else {
             return Ok(None);
         };
         let Some(user) = users::get(&mut conn, &who.user_id)
@@ -334,9 +334,7 @@ impl Gateway {
         // Activity through an app keeps the session from idling out (at most one write
         // a minute per session).
         let wanted = who.expires_at.min(now.saturating_add(self.idle_timeout_ms));
-        if wanted - expires_at
-            >= crate::http::session::activity_granularity_ms(self.idle_timeout_ms)
-        {
+        if wanted - expires_at >= crate::session::activity_granularity_ms(self.idle_timeout_ms) {
             match store.write().await {
                 Ok(mut w) => match sessions::touch(&mut w, sid, wanted, now).await {
                     Ok(true) => expires_at = wanted,
