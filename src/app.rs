@@ -171,9 +171,8 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = crate::http::router(self.state.clone());
-        let metadata_refresh = crate::maintenance::spawn(self.state.clone());
         tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_url, "ssogate listening");
-        let background = crate::gateway::maintenance::spawn(self.state.clone());
+        let jobs = crate::jobs::spawn(&self.state);
         // The peer address decides whether forward-auth believes X-Forwarded-* headers.
         let served = axum::serve(
             self.listener,
@@ -182,8 +181,7 @@ impl App {
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP");
-        background.abort();
-        metadata_refresh.abort();
+        jobs.abort();
         self.state.store.close().await;
         served
     }

@@ -8,10 +8,11 @@
 //!   its key still signs, the app's settings are unchanged and more than half of its
 //!   lifetime is left. A sign-out or suspension on this instance drops the entries at
 //!   once; one on another instance (or a role change) takes effect within the TTL.
-//! - [`maintenance`]: the background task (key schedule, session clean-up, reloads).
+//!
+//! Its background work (key schedule, reloads, cache sweeps, clean-up) runs in
+//! [`crate::jobs::schedule`].
 
 pub mod apps;
-pub mod maintenance;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
