@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use ssogate::email::Email;
+use ssogate::address::Email;
 use ssogate::store::organizations::{self as orgs, GrantSource, OrganizationSpec, RoleGrant};
 use ssogate::store::sessions::DbSessionStore;
 use ssogate::store::users::{self, Profile};

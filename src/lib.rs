@@ -1,12 +1,12 @@
 //! ssogate: a login gateway. See README.md for the map of the code, the words and the
 //! flow of one sign-in, and docs/ for the rules and the security checks.
 
+pub mod address;
 pub mod app;
 pub mod apply;
 pub mod client_addr;
 pub mod config;
 pub mod connectors;
-pub mod email;
 pub mod error;
 pub mod flow;
 pub mod gateway;

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
 
+use crate::address::Email;
 use crate::app::AppState;
 use crate::connectors::settings::ConnectorSettings;
-use crate::email::Email;
 use crate::error::AppError;
 use crate::flow::return_to;
 use crate::http::RequestId;

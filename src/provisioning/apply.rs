@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use super::{raw_profile, AuditContext};
+use crate::address::Email;
 use crate::connectors::ExternalProfile;
-use crate::email::Email;
 use crate::signin::{ConnectorFacts, Decision, Outcome};
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::organizations::{self as orgs, GrantSource, RoleGrant};

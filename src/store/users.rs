@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::FromRow;
 
 use super::{json_text, new_id, now_ms, parse_json, AnyConnection, Result, StoreError};
-use crate::email::Email;
+use crate::address::Email;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct User {

@@ -217,7 +217,7 @@ async fn jit_join_of_an_existing_member_adds_only_missing_grants(db: Db) {
     let user = users::insert(
         &mut c,
         &users::Profile {
-            email: Some(ssogate::email::Email::parse("alice@acme.test").expect("e")),
+            email: Some(ssogate::address::Email::parse("alice@acme.test").expect("e")),
             email_verified: true,
             ..Default::default()
         },

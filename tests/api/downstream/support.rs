@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
-use ssogate::email::Email;
+use ssogate::address::Email;
 use ssogate::store::organizations::{self as orgs, GrantSource, OrganizationSpec, RoleGrant};
 use ssogate::store::sessions::DbSessionStore;
 use ssogate::store::users::{self, Profile};
