@@ -45,16 +45,18 @@ pub struct Membership {
     pub role_names: Vec<String>,
 }
 
-/// Who is behind a live session, as of the last look at the database.
+/// Who is behind a live session, as of the last look at the database: the user and
+/// their memberships. Not [`crate::store::identities::Identity`], which is one account at
+/// an IdP (connector + subject) linked to a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+pub struct SessionIdentity {
     pub user_id: String,
     pub email: Option<String>,
     pub name: Option<String>,
     pub memberships: Vec<Membership>,
 }
 
-impl Identity {
+impl SessionIdentity {
     /// The memberships `app` sees if it admits this person, or None when it does not.
     /// An app restricted to organizations sees only those (it has no business knowing
     /// about the others).
@@ -110,7 +112,7 @@ fn make_room(map: &mut HashMap<String, Arc<CachedSession>>, now: i64, ttl: i64, 
 #[derive(Debug)]
 pub struct CachedSession {
     /// None: no live session (or a suspended user) behind this id.
-    pub identity: Option<Arc<Identity>>,
+    pub identity: Option<Arc<SessionIdentity>>,
     /// The session's `expiry_date` when it was read (or moved forward).
     expires_at: i64,
     fetched_at: i64,
@@ -306,7 +308,7 @@ impl Gateway {
         store: &Store,
         sid: &str,
         now: i64,
-    ) -> Result<Option<(Arc<Identity>, i64)>, GatewayError> {
+    ) -> Result<Option<(Arc<SessionIdentity>, i64)>, GatewayError> {
         let mut conn = store.read().await?;
         let Some(live) = sessions::get_live(&mut conn, sid, now).await? else {
             return Ok(None);
@@ -347,7 +349,7 @@ impl Gateway {
             }
         }
         Ok(Some((
-            Arc::new(Identity {
+            Arc::new(SessionIdentity {
                 name: user.display_name(),
                 user_id: user.id,
                 email: user.email,
@@ -400,7 +402,7 @@ impl Gateway {
     pub fn grant(
         &self,
         cached: &CachedSession,
-        identity: &Identity,
+        identity: &SessionIdentity,
         seen: &[&Membership],
         app: &AppEntry,
         issuer: &str,
@@ -603,8 +605,8 @@ mod tests {
         }
     }
 
-    fn identity() -> Identity {
-        Identity {
+    fn identity() -> SessionIdentity {
+        SessionIdentity {
             user_id: "u".into(),
             email: None,
             name: None,
