@@ -1,5 +1,12 @@
 //! Building the application: configuration → database (migrated) → master key → bound
 //! listener → router. `main` and the test harness both go through [`App::build`].
+//!
+//! The top of the dependency graph: `app` builds the router ([`crate::http`]) and starts
+//! the background tasks ([`crate::jobs`]); `http` uses the domain modules (`flow`,
+//! `session`, `gateway`, `provisioning`, `store`, ...), and those never use `http`. The
+//! one name every layer takes from here is [`AppState`], the bag of shared handles
+//! (configuration, store, keys, caches): it holds no behaviour of its own, so depending
+//! on it does not turn the direction around.
 
 use std::future::Future;
 use std::net::SocketAddr;
