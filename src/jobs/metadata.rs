@@ -42,7 +42,7 @@ const DEPENDED_ON: [&str; 2] = ["/saml/idp_metadata_url", "/allow_insecure_http"
 /// Refetches the metadata of every enabled SAML connector configured with a URL. A fetch
 /// or parse failure keeps the last good metadata (logged, never breaks sign-ins); a
 /// change is saved and audited — only the metadata fields, and only if the connector did
-/// not change meanwhile (the rule in the module documentation).
+/// not change meanwhile (the rule for background writes in [`crate::jobs`]).
 pub async fn refresh_saml_metadata(state: &AppState) -> Result<RefreshReport, StoreError> {
     let mut report = RefreshReport::default();
     let all = {
