@@ -11,9 +11,9 @@ use crate::app::AppState;
 use crate::connectors::ExternalProfile;
 use crate::flow::refusal::Refusal;
 use crate::flow::return_to;
-use crate::http::session;
-use crate::http::RequestId;
 use crate::provisioning::{provision_sign_in, AuditContext, ProvisionError};
+use crate::request::RequestId;
+use crate::session;
 use crate::store::connectors::ConnectorRecord;
 
 /// Where a signed-in person lands when no `return_to` was given.

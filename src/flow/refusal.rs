@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::error::{AppError, DATABASE_UNAVAILABLE};
-use crate::http::RequestId;
+use crate::request::RequestId;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::StoreError;
 

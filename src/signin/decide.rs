@@ -17,9 +17,9 @@
 
 use serde::Serialize;
 
+use crate::address::{domain_matches, Email};
 use crate::connectors::settings::ProfileSync;
 use crate::connectors::{ConnectorKind, ExternalProfile};
-use crate::email::{domain_matches, Email};
 use crate::store::organizations::GrantSource;
 
 use super::facts::{ConnectorFacts, Facts, OrgFacts, UserFacts};

@@ -2,8 +2,8 @@
 //! the real sign-in then does, and the dry run writes nothing.
 
 use serde_json::{json, Value};
+use ssogate::address::Email;
 use ssogate::connectors::ExternalProfile;
-use ssogate::email::Email;
 use ssogate::provisioning::{provision_sign_in, AuditContext, ProvisionError};
 use ssogate::store::connectors::{self, ConnectorRecord};
 use ssogate::store::organizations::{self as orgs, OrganizationSpec};

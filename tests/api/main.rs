@@ -15,6 +15,7 @@ mod flow_hardening;
 mod health;
 mod keycloak;
 mod keycloak_metadata;
+mod layering;
 mod lint;
 mod mail;
 mod management_api;
