@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use ssogate::email::Email;
+use ssogate::address::Email;
 use ssogate::store::organizations::{self as orgs, GrantSource, OrganizationSpec, RoleGrant};
 use ssogate::store::sessions::DbSessionStore;
 use ssogate::store::users::{self, Profile};
@@ -59,12 +59,7 @@ async fn main() -> anyhow::Result<()> {
     let day = 86_400;
     let mut record = Record {
         id: Id::default(),
-        data: ssogate::http::session::record_data(
-            &user.id,
-            "bench",
-            now_ms(),
-            now_ms() + day * 1000,
-        ),
+        data: ssogate::session::record_data(&user.id, "bench", now_ms(), now_ms() + day * 1000),
         expiry_date: time::OffsetDateTime::now_utc() + time::Duration::seconds(day),
     };
     DbSessionStore::new(store.clone())

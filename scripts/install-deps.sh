@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing ssogate needs, idempotently:
 # Debian packages (samael/xmlsec build deps, PostgreSQL, nginx, Caddy, wrk, python3-venv), the
-# Keycloak distribution from Maven Central, Caddy v2.11.9 built with `go install` and a Python venv with PyJWT from PyPI (an
-# independent JWT implementation the tests verify ssogate's tokens with), both into a
-# cache folder outside git.
+# Keycloak distribution from Maven Central, Caddy v2.11.9 and Mailpit v1.33.1 built with
+# `go install`, and a Python venv with PyJWT from PyPI (an independent JWT implementation the
+# tests verify ssogate's tokens with), all into a cache folder outside git.
 #
 #   scripts/install-deps.sh              # everything the test suite needs
 #   scripts/install-deps.sh --build-only # only what building and running ssogate needs
@@ -75,6 +75,17 @@ if [ ! -x "$CADDY_BIN" ]; then
   (cd /tmp && GOBIN="$(dirname "$CADDY_BIN")" go install "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION") >&2
 fi
 
+# Mailpit, the SMTP server the mail tests send to (its HTTP API reads the messages back),
+# built the same way once. `go install` builds it without the web UI; the API is in.
+MAILPIT_VERSION="${MAILPIT_VERSION:-v1.33.1}"
+MAILPIT_BIN="$CACHE_DIR/mailpit-${MAILPIT_VERSION#v}/mailpit"
+if [ ! -x "$MAILPIT_BIN" ]; then
+  command -v go >/dev/null || { echo "install-deps: go not found (needed to build Mailpit $MAILPIT_VERSION)" >&2; exit 1; }
+  echo "install-deps: building Mailpit $MAILPIT_VERSION with go install (a minute or two, once)"
+  mkdir -p "$(dirname "$MAILPIT_BIN")"
+  (cd /tmp && GOBIN="$(dirname "$MAILPIT_BIN")" go install "github.com/axllent/mailpit@$MAILPIT_VERSION") >&2
+fi
+
 # PyJWT (with `cryptography` for EdDSA/ES256) in a venv of Debian's python3.
 PY_VENV="$CACHE_DIR/pyjwt-venv"
 if ! "$PY_VENV/bin/python" -c 'import jwt, cryptography' >/dev/null 2>&1; then
@@ -83,4 +94,4 @@ if ! "$PY_VENV/bin/python" -c 'import jwt, cryptography' >/dev/null 2>&1; then
   /usr/bin/python3 -m venv "$PY_VENV"
   "$PY_VENV/bin/pip" install -q --disable-pip-version-check 'PyJWT[crypto]>=2.8,<3' >&2
 fi
-echo "install-deps: ok (Keycloak at $KC_HOME, Caddy $CADDY_VERSION at $CADDY_BIN, PyJWT in $PY_VENV)"
+echo "install-deps: ok (Keycloak at $KC_HOME, Caddy $CADDY_VERSION at $CADDY_BIN, Mailpit $MAILPIT_VERSION at $MAILPIT_BIN, PyJWT in $PY_VENV)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too:
 #   1. installs what is missing (Debian packages, the Keycloak distribution),
-#   2. starts PostgreSQL, nginx, Keycloak and chromedriver once on 127.0.0.1 (Keycloak
+#   2. starts PostgreSQL, nginx, Keycloak, chromedriver and Mailpit once on 127.0.0.1 (Keycloak
 #      boots while the tests compile; the Caddy tests start their own Caddy),
 #   3. runs `cargo test` with the services' addresses in SSOGATE_TEST_* variables.
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh store_conformance`).
@@ -48,6 +48,7 @@ fi
 cleanup() {
   if [ "$kc_started_here" = 1 ]; then bash scripts/services/keycloak.sh stop || true; fi
   bash scripts/services/chromedriver.sh stop || true
+  bash scripts/services/mailpit.sh stop || true
   if [ "$nginx_started_here" = 1 ]; then bash scripts/services/nginx.sh stop || true; fi
 }
 trap cleanup EXIT
@@ -67,5 +68,10 @@ export SSOGATE_TEST_KEYCLOAK_URL="http://127.0.0.1:$KC_PORT"
 SSOGATE_TEST_CHROMEDRIVER_URL="$(service_url chromedriver)"
 export SSOGATE_TEST_CHROMEDRIVER_URL
 export SSOGATE_TEST_KEYCLOAK_REALM="ssogate-test"
+# Mailpit: the mail tests send to its SMTP port and read the messages back from its API.
+export MAILPIT_SMTP_PORT="${MAILPIT_SMTP_PORT:-11025}" MAILPIT_HTTP_PORT="${MAILPIT_HTTP_PORT:-18025}"
+SSOGATE_TEST_MAILPIT_API="$(service_url mailpit)"
+export SSOGATE_TEST_MAILPIT_API
+export SSOGATE_TEST_MAILPIT_SMTP="smtp://127.0.0.1:$MAILPIT_SMTP_PORT"
 
 cargo test --locked "$@"

@@ -1,5 +1,12 @@
 //! Building the application: configuration → database (migrated) → master key → bound
 //! listener → router. `main` and the test harness both go through [`App::build`].
+//!
+//! The top of the dependency graph: `app` builds the router ([`crate::http`]) and starts
+//! the background tasks ([`crate::jobs`]); `http` uses the domain modules (`flow`,
+//! `session`, `gateway`, `provisioning`, `store`, ...), and those never use `http`. The
+//! one name every layer takes from here is [`AppState`], the bag of shared handles
+//! (configuration, store, keys, caches): it holds no behaviour of its own, so depending
+//! on it does not turn the direction around.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,7 +22,9 @@ use crate::client_addr::TrustedProxies;
 use crate::config::Config;
 use crate::connectors::oidc::rp::ProviderCache;
 use crate::gateway::Gateway;
-use crate::http::rate_limit::{callback_limiter, login_limiter, Limiter};
+use crate::http::rate_limit::{callback_limiter, login_limiter};
+use crate::limiter::Limiter;
+use crate::mail::Mailer;
 use crate::secrets::MasterKey;
 use crate::store::{Backend, Store};
 
@@ -41,6 +50,8 @@ pub struct AppState {
     pub proxies: TrustedProxies,
     /// Downstream apps, forward-auth caches, ssogate's signing keys.
     pub gateway: Arc<Gateway>,
+    /// Outgoing mail (`[mail]`): the console outbox or SMTP.
+    pub mailer: Arc<Mailer>,
 }
 
 impl AppState {
@@ -150,7 +161,9 @@ impl App {
         Url::parse(&public_url).context("server.public_url")?;
         let http = http_client()?;
         let gateway = build_gateway(&config, &public_url, &store, &master_key).await?;
+        let mailer = Arc::new(Mailer::from_config(&config.mail)?);
         let state = AppState {
+            mailer,
             gateway,
             oidc: ProviderCache::new(http.clone()),
             saml_verifications: crate::connectors::saml::pool::VerificationPool::new(
@@ -184,9 +197,8 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = crate::http::router(self.state.clone());
-        let metadata_refresh = crate::maintenance::spawn(self.state.clone());
         tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_url, "ssogate listening");
-        let background = crate::gateway::maintenance::spawn(self.state.clone());
+        let jobs = crate::jobs::spawn(&self.state);
         // The peer address decides whether forward-auth believes X-Forwarded-* headers.
         let served = axum::serve(
             self.listener,
@@ -195,8 +207,7 @@ impl App {
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP");
-        background.abort();
-        metadata_refresh.abort();
+        jobs.abort();
         self.state.store.close().await;
         served
     }

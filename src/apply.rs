@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::address::normalize_domain;
 use crate::connectors::saml::keys::SpKeyPair;
 use crate::connectors::saml::metadata::{fetch_idp_metadata, parse_idp_metadata};
 use crate::connectors::secrets::ConnectorSecrets;
@@ -41,7 +42,6 @@ use crate::connectors::settings::{
     AttributeMapping, ConnectorSettings, OidcSettings, ProfileSync, RoleMapping, SamlSettings,
 };
 use crate::connectors::{trust_anchor, valid_connector_id, Connector, ConnectorKind};
-use crate::email::normalize_domain;
 use crate::secrets::MasterKey;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::connectors::{self as connector_store, ConnectorRecord};

@@ -68,7 +68,10 @@ pub struct SecretsConfig {
 pub struct MailConfig {
     /// `console` (the outbox is the log) or `smtp`.
     pub transport: String,
+    /// `smtp+starttls://[user:password@]host[:587]`, `smtps://…[:465]`, or
+    /// `smtp://…[:25]` for a loopback host only (src/mail/settings.rs).
     pub smtp_url: String,
+    /// The sender: `a@example.com` or `Name <a@example.com>`.
     pub from: String,
 }
 
@@ -321,12 +324,8 @@ impl Config {
                 self.log.format
             )));
         }
-        if !matches!(self.mail.transport.as_str(), "console" | "smtp") {
-            return Err(ConfigError::Invalid(format!(
-                "mail.transport: expected \"console\" or \"smtp\", got {:?}",
-                self.mail.transport
-            )));
-        }
+        // The transport, the SMTP URL (TLS off loopback) and the sender: see src/mail/settings.rs.
+        crate::mail::settings::validate(&self.mail).map_err(ConfigError::Invalid)?;
         if self.login.pending_ttl_secs == 0
             || self.login.pending_cap == 0
             || self.login.pending_cap_per_client == 0

@@ -8,9 +8,9 @@ use base64::Engine;
 use openssl::x509::X509;
 use serde::Serialize;
 
+use crate::address::domain_matches;
 use crate::connectors::saml::metadata::asn1_to_unix;
 use crate::connectors::{trust_anchor, Connector};
-use crate::email::domain_matches;
 use crate::store::connectors::{self as connector_store, ConnectorRecord};
 use crate::store::organizations::{self as orgs, Organization};
 use crate::store::{AnyConnection, StoreError};

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How a connector's sign-ins update the local profile (DESIGN.md, "Profile sync").
+/// How a connector's sign-ins update the local profile (docs/RULES.md, "Profile sync").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProfileSync {

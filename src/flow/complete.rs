@@ -12,9 +12,9 @@ use crate::connectors::Connector;
 use crate::connectors::ExternalProfile;
 use crate::flow::refusal::Refusal;
 use crate::flow::return_to;
-use crate::http::session;
-use crate::http::RequestId;
 use crate::provisioning::{provision_sign_in, AuditContext, ProvisionError};
+use crate::request::RequestId;
+use crate::session;
 
 /// Where a signed-in person lands when no `return_to` was given.
 pub const LANDING: &str = "/me";

@@ -8,7 +8,7 @@
 //! browsers treat as secure contexts. On plain http elsewhere (never in production) it is
 //! `SameSite=Lax` and SAML POST sign-ins cannot be bound: the ACS then refuses them.
 
-use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -91,22 +91,12 @@ fn hash_binding(value: &str) -> String {
 /// [`binding_cookie_name`]: a cookie under any other name (a planted `ssogate_login` on
 /// https) is not ours.
 pub fn binding_from_headers(headers: &HeaderMap, name: &str) -> Option<String> {
-    for h in headers.get_all(COOKIE) {
-        let Ok(s) = h.to_str() else { continue };
-        for part in s.split(';') {
-            if let Some((cookie, value)) = part.trim().split_once('=') {
-                if cookie == name
-                    && value.len() == 43
-                    && value
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                {
-                    return Some(value.to_string());
-                }
-            }
-        }
-    }
-    None
+    // The shape of `random_token`: 32 bytes, base64url without padding.
+    crate::request::cookie_value(headers, name, |v| {
+        v.len() == 43
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 fn cross_site_capable(public_url: &str) -> bool {

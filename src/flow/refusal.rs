@@ -15,7 +15,7 @@ use crate::connectors::oidc::error::OidcError;
 use crate::connectors::saml::error::SamlError;
 use crate::connectors::signin::SignInError;
 use crate::error::{AppError, DATABASE_UNAVAILABLE};
-use crate::http::RequestId;
+use crate::request::RequestId;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::StoreError;
 

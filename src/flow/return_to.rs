@@ -25,7 +25,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::http::RequestId;
+use crate::request::RequestId;
 use crate::store::audit::{self, NewAuditEvent};
 
 /// Longer return addresses are refused (a real page address is far shorter; this bounds

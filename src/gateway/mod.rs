@@ -8,10 +8,11 @@
 //!   its key still signs, the app's settings are unchanged and more than half of its
 //!   lifetime is left. A sign-out or suspension on this instance drops the entries at
 //!   once; one on another instance (or a role change) takes effect within the TTL.
-//! - [`maintenance`]: the background task (key schedule, session clean-up, reloads).
+//!
+//! Its background work (key schedule, reloads, cache sweeps, clean-up) runs in
+//! [`crate::jobs::schedule`].
 
 pub mod apps;
-pub mod maintenance;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -44,16 +45,18 @@ pub struct Membership {
     pub role_names: Vec<String>,
 }
 
-/// Who is behind a live session, as of the last look at the database.
+/// Who is behind a live session, as of the last look at the database: the user and
+/// their memberships. Not [`crate::store::identities::Identity`], which is one account at
+/// an IdP (connector + subject) linked to a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+pub struct SessionIdentity {
     pub user_id: String,
     pub email: Option<String>,
     pub name: Option<String>,
     pub memberships: Vec<Membership>,
 }
 
-impl Identity {
+impl SessionIdentity {
     /// The memberships `app` sees if it admits this person, or None when it does not.
     /// An app restricted to organizations sees only those (it has no business knowing
     /// about the others).
@@ -109,7 +112,7 @@ fn make_room(map: &mut HashMap<String, Arc<CachedSession>>, now: i64, ttl: i64, 
 #[derive(Debug)]
 pub struct CachedSession {
     /// None: no live session (or a suspended user) behind this id.
-    pub identity: Option<Arc<Identity>>,
+    pub identity: Option<Arc<SessionIdentity>>,
     /// The session's `expiry_date` when it was read (or moved forward).
     expires_at: i64,
     fetched_at: i64,
@@ -193,7 +196,7 @@ impl Gateway {
             unknown_seen: AtomicU64::new(0),
             forgets: AtomicU64::new(0),
             trusted_proxies: crate::client_addr::TrustedProxies::new(config.trusted_proxies()?),
-            cookie_name: crate::http::session::cookie_name(config, public_url),
+            cookie_name: crate::session::cookie_name(config, public_url),
             ttl_ms: config.forward_auth.cache_ttl_secs as i64 * 1000,
             capacity: config.forward_auth.cache_capacity.min(10_000_000) as usize,
             idle_timeout_ms: (config.session.idle_timeout_secs as i64).saturating_mul(1000),
@@ -305,12 +308,12 @@ impl Gateway {
         store: &Store,
         sid: &str,
         now: i64,
-    ) -> Result<Option<(Arc<Identity>, i64)>, GatewayError> {
+    ) -> Result<Option<(Arc<SessionIdentity>, i64)>, GatewayError> {
         let mut conn = store.read().await?;
         let Some(live) = sessions::get_live(&mut conn, sid, now).await? else {
             return Ok(None);
         };
-        let Some(who) = crate::http::session::signed_in_from_record(&live.record, now) else {
+        let Some(who) = crate::session::signed_in_from_record(&live.record, now) else {
             return Ok(None);
         };
         let Some(user) = users::get(&mut conn, &who.user_id)
@@ -334,9 +337,7 @@ impl Gateway {
         // Activity through an app keeps the session from idling out (at most one write
         // a minute per session).
         let wanted = who.expires_at.min(now.saturating_add(self.idle_timeout_ms));
-        if wanted - expires_at
-            >= crate::http::session::activity_granularity_ms(self.idle_timeout_ms)
-        {
+        if wanted - expires_at >= crate::session::activity_granularity_ms(self.idle_timeout_ms) {
             match store.write().await {
                 Ok(mut w) => match sessions::touch(&mut w, sid, wanted, now).await {
                     Ok(true) => expires_at = wanted,
@@ -348,7 +349,7 @@ impl Gateway {
             }
         }
         Ok(Some((
-            Arc::new(Identity {
+            Arc::new(SessionIdentity {
                 name: user.display_name(),
                 user_id: user.id,
                 email: user.email,
@@ -401,7 +402,7 @@ impl Gateway {
     pub fn grant(
         &self,
         cached: &CachedSession,
-        identity: &Identity,
+        identity: &SessionIdentity,
         seen: &[&Membership],
         app: &AppEntry,
         issuer: &str,
@@ -604,8 +605,8 @@ mod tests {
         }
     }
 
-    fn identity() -> Identity {
-        Identity {
+    fn identity() -> SessionIdentity {
+        SessionIdentity {
             user_id: "u".into(),
             email: None,
             name: None,

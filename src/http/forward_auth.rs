@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -205,17 +205,9 @@ fn app_param(query: Option<&str>) -> Result<&str, Denied> {
 
 /// The session cookie's value, if present and shaped like a session id.
 fn session_id(h: &HeaderMap, name: &str) -> Option<String> {
-    for v in h.get_all(COOKIE) {
-        let Ok(s) = v.to_str() else { continue };
-        for part in s.split(';') {
-            if let Some((k, v)) = part.trim().split_once('=') {
-                if k == name && v.parse::<tower_sessions::session::Id>().is_ok() {
-                    return Some(v.to_string());
-                }
-            }
-        }
-    }
-    None
+    crate::request::cookie_value(h, name, |v| {
+        v.parse::<tower_sessions::session::Id>().is_ok()
+    })
 }
 
 fn status(code: StatusCode, body: &'static str) -> Response {

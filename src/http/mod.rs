@@ -1,5 +1,12 @@
 //! The HTTP surface: the router, the request context (request id, logging, error
 //! rendering) and the handlers. Handlers only extract, call the domain layer and render.
+//!
+//! The dependency direction: `http/` may use every other module; no module outside it
+//! uses `http/` (what they share with it, the request id, client address, cookies and
+//! sessions, lives in [`crate::request`] and [`crate::session`]). The one exception is
+//! [`crate::app`], which builds the router from the state: `app` is the top, `http` the
+//! layer under it, and the domain modules take `AppState` from `app` only as the bag
+//! of shared handles it is.
 
 pub mod api;
 pub mod forward_auth;
@@ -9,15 +16,13 @@ pub mod oidc;
 pub mod pages;
 pub mod rate_limit;
 pub mod saml;
-pub mod session;
 
 use std::time::Instant;
 
 use askama::Template;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::Request;
 use axum::http::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,44 +33,9 @@ use tracing::Instrument;
 use crate::app::AppState;
 use crate::error::{AppError, ErrorInfo};
 
-/// The id of one request: in every log line of the request (a tracing span field), in
-/// the `x-request-id` response header and on every error page. Always generated here;
-/// a client-sent `x-request-id` is ignored so it cannot forge or inject log entries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(pub String);
-
-impl std::fmt::Display for RequestId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestId {
-    type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<RequestId>()
-            .cloned()
-            .ok_or_else(|| AppError::internal("request id middleware missing"))
-    }
-}
-
-/// The client's address (see [`crate::client_addr`]): the TCP peer, or what a trusted
-/// proxy says in `X-Forwarded-For`. Set on every request by the router.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub std::net::IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<ClientIp>()
-            .copied()
-            .unwrap_or(ClientIp(std::net::IpAddr::from([0, 0, 0, 0]))))
-    }
-}
+/// Re-exported for the handlers: the request context lives in [`crate::request`] so that
+/// `flow/` and `gateway/` can use it without depending on the HTTP layer.
+pub use crate::request::{ClientIp, RequestId};
 
 async fn client_ip(
     axum::extract::State(proxies): axum::extract::State<crate::client_addr::TrustedProxies>,
@@ -99,7 +69,7 @@ pub fn router(state: AppState) -> Router {
             "/saml/{connector}/acs",
             post(saml::acs).layer(DefaultBodyLimit::max(saml::MAX_ACS_BODY)),
         );
-    let session_layer = session::layer(&state);
+    let session_layer = crate::session::layer(&state);
     let state_proxies = state.proxies.clone();
     // Forward-auth (reads the session cookie itself, through its cache) and the JWKS:
     // outside the session layer.

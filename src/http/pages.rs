@@ -10,12 +10,13 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
 
+use crate::address::Email;
 use crate::app::AppState;
 use crate::connectors::{self, ConnectorKind};
-use crate::email::Email;
 use crate::error::AppError;
 use crate::flow::return_to;
-use crate::http::{session, RequestId};
+use crate::http::RequestId;
+use crate::session;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::{connectors as connector_store, identities, organizations as orgs, users};
 

@@ -1,4 +1,4 @@
-//! Applies the engine's decision in ONE database transaction: user, identity,
+//! Writes the engine's decision in ONE database transaction: user, identity,
 //! memberships and role grants, profile sync, audit events — all or nothing.
 //!
 //! The facts are read inside the same transaction, and concurrent first sign-ins of one
@@ -6,14 +6,17 @@
 //! user on email, grant rows on their key), not by read-then-write: when a concurrent
 //! transaction wins, ours fails on a constraint, rolls back entirely, and is retried from
 //! fresh facts — where the identity now exists and the decision is "sign in".
+//!
+//! ("Apply" in ssogate means the `ssogate apply` command only; here a decision is
+//! *written*: [`write_decision`].)
 
-mod apply;
 mod facts;
 mod relink;
+mod write;
 
-pub use apply::apply_decision;
 pub use facts::{connector_facts, load_facts, resolve_mappings};
 pub use relink::{relink_identity, RelinkError, RelinkRequest, Relinked};
+pub use write::write_decision;
 
 use serde_json::Value;
 
@@ -65,9 +68,9 @@ pub async fn provision_sign_in(
             tx.rollback().await.map_err(StoreError::from)?;
             return Err(ProvisionError::Refused(reason, Box::new(decision)));
         }
-        match apply_decision(&mut tx, &cfacts, profile, &decision, ctx).await {
+        match write_decision(&mut tx, &cfacts, profile, &decision, ctx).await {
             // Constraints are checked per statement (none is deferred), so a race shows
-            // up in apply_decision as a Conflict, not at commit.
+            // up in write_decision as a Conflict, not at commit.
             Ok(user_id) => {
                 tx.commit().await.map_err(StoreError::from)?;
                 return Ok(Provisioned { user_id, decision });

@@ -1,4 +1,4 @@
-//! The rules. Choices this page makes where DESIGN.md leaves room (a careful identity
+//! The rules. Choices this page makes where docs/RULES.md leaves room (a careful identity
 //! engineer's reading, written down here):
 //!
 //! - Only a *trusted* email becomes an account's primary email. An untrusted one (not
@@ -17,9 +17,9 @@
 
 use serde::Serialize;
 
+use crate::address::{domain_matches, Email};
 use crate::connectors::settings::ProfileSync;
 use crate::connectors::{ConnectorKind, ExternalProfile};
-use crate::email::{domain_matches, Email};
 use crate::store::organizations::GrantSource;
 
 use super::facts::{ConnectorFacts, Facts, OrgFacts, UserFacts};
@@ -206,7 +206,7 @@ fn incoming_fields(p: &ExternalProfile) -> ProfileFields {
     }
 }
 
-/// Is this email trusted from this connector (DESIGN.md's first security rule)?
+/// Is this email trusted from this connector (docs/RULES.md's first security rule)?
 fn email_trusted(c: &ConnectorFacts, email: &Email, asserted_verified: bool) -> bool {
     if !asserted_verified {
         return false;

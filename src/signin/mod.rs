@@ -1,4 +1,4 @@
-//! The sign-in engine: pure decisions (DESIGN.md, "Rules"). Given the connector, the
+//! The sign-in engine: pure decisions (docs/RULES.md). Given the connector, the
 //! verified ExternalProfile and what the store knows, [`decide`] returns a [`Decision`]:
 //! sign in, link, create or refuse — with the provisioning steps (organizations to
 //! join with which roles and why, profile fields to change) and the audit events.

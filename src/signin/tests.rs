@@ -1,4 +1,4 @@
-//! Every row of DESIGN.md's rule tables, and every rule of decide.rs, as a table test.
+//! Every row of docs/RULES.md's rule tables, and every rule of decide.rs, as a table test.
 
 use super::decide::{EmailChange, JoinRule};
 use super::*;

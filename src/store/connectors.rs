@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::FromRow;
 
 use super::{json_text, now_ms, parse_json, placeholders, AnyConnection, Result, StoreError};
-use crate::email::domain_matches;
+use crate::address::domain_matches;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConnectorRecord {
@@ -246,7 +246,7 @@ pub async fn claiming_domain(
     domain: &str,
 ) -> Result<Vec<(String, String)>> {
     // Candidate patterns: the domain itself and `*.` + each proper parent suffix.
-    let candidates = crate::email::covering_patterns(domain);
+    let candidates = crate::address::covering_patterns(domain);
     let sql = format!(
         "SELECT connector_id, domain FROM connector_domains WHERE domain IN ({}) ORDER BY connector_id, domain",
         placeholders(1, candidates.len())

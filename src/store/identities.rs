@@ -6,6 +6,8 @@ use sqlx::FromRow;
 
 use super::{json_text, new_id, now_ms, parse_json, AnyConnection, Result, StoreError};
 
+/// One account at an IdP (connector + subject) linked to a user. Not
+/// [`crate::gateway::SessionIdentity`] (who is behind a live session).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Identity {
     pub id: String,

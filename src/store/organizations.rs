@@ -334,7 +334,7 @@ pub async fn with_jit_email_domain(
     conn: &mut AnyConnection,
     domain: &str,
 ) -> Result<Vec<Organization>> {
-    let candidates = crate::email::covering_patterns(domain);
+    let candidates = crate::address::covering_patterns(domain);
     get_many(
         conn,
         &format!(

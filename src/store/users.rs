@@ -5,12 +5,12 @@ use serde_json::Value;
 use sqlx::FromRow;
 
 use super::{json_text, new_id, now_ms, parse_json, AnyConnection, Result, StoreError};
-use crate::email::Email;
+use crate::address::Email;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct User {
     pub id: String,
-    /// Normalized (see [`crate::email`]).
+    /// Normalized (see [`crate::address`]).
     pub email: Option<String>,
     pub email_verified: bool,
     pub given_name: Option<String>,

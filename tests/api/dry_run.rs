@@ -1,10 +1,10 @@
-//! The dry run: for every row of DESIGN.md's tables, the dry run's decision equals what
+//! The dry run: for every row of docs/RULES.md's tables, the dry run's decision equals what
 //! the real sign-in then does, and the dry run writes nothing.
 
 use serde_json::{json, Value};
+use ssogate::address::Email;
 use ssogate::connectors::Connector;
 use ssogate::connectors::ExternalProfile;
-use ssogate::email::Email;
 use ssogate::provisioning::{provision_sign_in, AuditContext, ProvisionError};
 use ssogate::store::connectors::{self, ConnectorRecord};
 use ssogate::store::organizations::{self as orgs, OrganizationSpec};

@@ -14,6 +14,8 @@ use ssogate::store::Store;
 pub const POSTGRES_VAR: &str = "SSOGATE_TEST_POSTGRES_URL";
 pub const KEYCLOAK_VAR: &str = "SSOGATE_TEST_KEYCLOAK_URL";
 pub const KEYCLOAK_REALM_VAR: &str = "SSOGATE_TEST_KEYCLOAK_REALM";
+pub const MAILPIT_SMTP_VAR: &str = "SSOGATE_TEST_MAILPIT_SMTP";
+pub const MAILPIT_API_VAR: &str = "SSOGATE_TEST_MAILPIT_API";
 
 /// A service address from the environment, or a failure that says how to get it.
 pub fn required_service(var: &str, what: &str) -> String {
@@ -36,6 +38,16 @@ pub fn keycloak_url() -> String {
 
 pub fn keycloak_realm() -> String {
     std::env::var(KEYCLOAK_REALM_VAR).unwrap_or_else(|_| "ssogate-test".into())
+}
+
+/// Mailpit (`scripts/services/mailpit.sh`): its SMTP URL (`smtp://127.0.0.1:PORT`).
+pub fn mailpit_smtp() -> String {
+    required_service(MAILPIT_SMTP_VAR, "Mailpit")
+}
+
+/// ...and its HTTP API (`http://127.0.0.1:PORT`; messages at `/api/v1/messages`).
+pub fn mailpit_api() -> String {
+    required_service(MAILPIT_API_VAR, "Mailpit")
 }
 
 pub fn keycloak_issuer() -> String {

@@ -2,7 +2,7 @@
 //! added and removed through Keycloak's admin API between sign-ins.
 
 use serde_json::json;
-use ssogate::email::Email;
+use ssogate::address::Email;
 use ssogate::store::audit::{self, AuditFilter};
 use ssogate::store::organizations::{self as orgs, GrantSource, RoleGrant};
 use ssogate::store::users;

@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::json;
 use ssogate::connectors::settings::ConnectorSettings;
-use ssogate::maintenance::refresh_saml_metadata;
+use ssogate::jobs::refresh_saml_metadata;
 use ssogate::store::audit::{self, AuditFilter};
 use ssogate::store::{api_keys, connectors};
 

@@ -17,6 +17,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use serde_json::{json, Map, Value};
 
+use ssogate::address::{covering_patterns, domain_matches, normalize_domain, Email};
 use ssogate::connectors::oidc::claims::map_profile;
 use ssogate::connectors::oidc::id_token::verify_id_token;
 use ssogate::connectors::oidc::provider::ProviderCache;
@@ -26,7 +27,6 @@ use ssogate::connectors::saml::verify::verify_response;
 use ssogate::connectors::saml::xml_guard::parse_untrusted;
 use ssogate::connectors::settings::{AttributeMapping, MappingMode, ProfileSync};
 use ssogate::connectors::{ConnectorKind, ExternalProfile};
-use ssogate::email::{covering_patterns, domain_matches, normalize_domain, Email};
 use ssogate::flow::return_to::{sanitize_return_to, sanitize_return_to_for};
 use ssogate::signin::{compile_pattern, decide, ConnectorFacts, Facts, ResolvedMapping};
 

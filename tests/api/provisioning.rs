@@ -7,7 +7,7 @@ use serde_json::json;
 use ssogate::connectors::Connector;
 use ssogate::connectors::ExternalProfile;
 use ssogate::provisioning::{
-    apply_decision, connector_facts, provision_sign_in, AuditContext, ProvisionError,
+    connector_facts, provision_sign_in, write_decision, AuditContext, ProvisionError,
 };
 use ssogate::signin::{Decision, Join, JoinRule, Outcome, ProfileFields, RefuseReason};
 use ssogate::store::audit::{self, AuditFilter};
@@ -180,7 +180,7 @@ async fn a_failure_mid_transaction_leaves_nothing(db: Db) {
         trace: vec![],
     };
     let mut tx = s.store.begin().await.expect("begin");
-    let err = apply_decision(
+    let err = write_decision(
         &mut tx,
         &cfacts,
         &alice(),
@@ -218,7 +218,7 @@ async fn jit_join_of_an_existing_member_adds_only_missing_grants(db: Db) {
     let user = users::insert(
         &mut c,
         &users::Profile {
-            email: Some(ssogate::email::Email::parse("alice@acme.test").expect("e")),
+            email: Some(ssogate::address::Email::parse("alice@acme.test").expect("e")),
             email_verified: true,
             ..Default::default()
         },

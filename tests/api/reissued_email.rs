@@ -6,7 +6,7 @@
 //! re-link API on both databases.
 
 use serde_json::{json, Value};
-use ssogate::email::Email;
+use ssogate::address::Email;
 use ssogate::store::audit::{self, AuditEvent, AuditFilter};
 use ssogate::store::connectors::{self, ConnectorRecord};
 use ssogate::store::{identities, now_ms, sessions, users};

@@ -641,7 +641,7 @@ fn refuses_unsigned_responses() {
 
 #[test]
 fn refuses_when_no_idp_certificate_is_configured() {
-    // samael would verify nothing at all (DEPENDENCIES.md): a forged unsigned response.
+    // samael would verify nothing at all (docs/DEPENDENCY-GUARDS.md): a forged unsigned response.
     let mut sp = test_sp();
     sp.settings.idp_signing_certificates.clear();
     let xml = forge(|f| {

@@ -3,7 +3,7 @@
 //! (one transaction) → session → /me. Each test uses Keycloak users of its own.
 
 use serde_json::{json, Value};
-use ssogate::email::Email;
+use ssogate::address::Email;
 use ssogate::store::audit::{self, AuditFilter};
 use ssogate::store::{api_keys, identities, organizations as orgs, users};
 

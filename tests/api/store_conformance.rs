@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use serde_json::json;
-use ssogate::email::Email;
+use ssogate::address::Email;
 use ssogate::store::audit::{self, AuditFilter, NewAuditEvent};
 use ssogate::store::connectors::{self, ConnectorRecord};
 use ssogate::store::organizations::{self as orgs, GrantSource, OrganizationSpec, RoleGrant};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
-use ssogate::maintenance::refresh_saml_metadata;
+use ssogate::jobs::refresh_saml_metadata;
 use ssogate::store::api_keys;
 use ssogate::store::connectors::{self, ConnectorRecord};
 

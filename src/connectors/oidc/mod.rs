@@ -1,4 +1,4 @@
-//! OpenID Connect relying party (openidconnect 4; see DEPENDENCIES.md for what it does
+//! OpenID Connect relying party (openidconnect 4; see docs/DEPENDENCY-GUARDS.md for what it does
 //! not check).
 //!
 //! Who does what:

@@ -1,7 +1,7 @@
 //! IdP metadata: parsed with samael after the safe pre-check, fetched by us (samael
 //! never fetches metadata). A descriptor without a signing certificate is refused:
 //! samael would then skip signature verification altogether and accept a forged,
-//! unsigned Response (DEPENDENCIES.md).
+//! unsigned Response (docs/DEPENDENCY-GUARDS.md).
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;

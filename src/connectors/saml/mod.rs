@@ -1,5 +1,5 @@
 //! SAML 2.0 service provider (samael + xmlsec, plus our own guards; see
-//! ../shared/DESIGN.md and DEPENDENCIES.md for what samael does not check, and
+//! docs/RULES.md and docs/DEPENDENCY-GUARDS.md for what samael does not check, and
 //! [`verify`] for the verification pipeline).
 
 pub mod authn_request;

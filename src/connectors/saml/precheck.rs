@@ -2,7 +2,7 @@
 //! expansion, no network, no files) BEFORE libxml2/xmlsec or samael see the document.
 //!
 //! Why: xmlsec follows whatever a `ds:Reference` names. Probed on this machine
-//! (DEPENDENCIES.md), it fetched `http://127.0.0.1:…/` and opened `file:///etc/hostname`
+//! (docs/DEPENDENCY-GUARDS.md), it fetched `http://127.0.0.1:…/` and opened `file:///etc/hostname`
 //! from an anonymous POST to the ACS before any signature was checked. So the shapes
 //! xmlsec may act on are whitelisted here:
 //!

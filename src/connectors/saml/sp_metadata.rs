@@ -1,4 +1,4 @@
-//! Our own SP metadata (samael's is wrong in ways DEPENDENCIES.md lists): entity ID, ACS
+//! Our own SP metadata (samael's is wrong in ways docs/DEPENDENCY-GUARDS.md lists): entity ID, ACS
 //! (HTTP-POST), separate signing and encryption KeyDescriptors (one of each per
 //! certificate: the current one and a staged next one), a truthful
 //! AuthnRequestsSigned, WantAssertionsSigned, the encryption methods we can decrypt.

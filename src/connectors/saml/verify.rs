@@ -350,7 +350,7 @@ impl IdpTrust {
                 escape(&b64)
             ));
         }
-        // Without a certificate samael skips verification entirely (DEPENDENCIES.md).
+        // Without a certificate samael skips verification entirely (docs/DEPENDENCY-GUARDS.md).
         if certs.is_empty() {
             return Err(SamlError::NotConfigured(
                 "no IdP signing certificate".into(),

@@ -7,10 +7,10 @@ use serde_json::{json, Value};
 
 use super::auth::ApiCaller;
 use super::ApiJson;
+use crate::address::normalize_domain;
 use crate::app::AppState;
 use crate::apply::{OrganizationFileSpec, RoleSpec};
 use crate::connectors::Connector;
-use crate::email::normalize_domain;
 use crate::error::AppError;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::organizations::{self as orgs, OrganizationSpec};

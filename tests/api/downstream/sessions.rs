@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::Router;
 use ssogate::app::AppState;
 use ssogate::config::Config;
-use ssogate::http::session;
+use ssogate::session;
 use ssogate::store::sessions::DbSessionStore;
 use tower::ServiceExt;
 use tower_sessions::session::{Id, Record};

@@ -175,7 +175,7 @@ async fn session_activity_moves_expiry_forward_only(db: Db) {
     let now = now_ms();
     let mut r = Record {
         id: Id::default(),
-        data: ssogate::http::session::record_data("u1", "test", now, now + 3_600_000),
+        data: ssogate::session::record_data("u1", "test", now, now + 3_600_000),
         expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(24),
     };
     // Saved with an idle timeout of a minute: the column says one minute, not 24 h.

@@ -2,7 +2,7 @@
 //!
 //! Signing in: the SAML/OIDC connectors are being finished on another branch, so these
 //! tests start a session the way a completed sign-in does — a session record in the
-//! store (the same layout, `ssogate::http::session::record_data`) behind the session
+//! store (the same layout, `ssogate::session::record_data`) behind the session
 //! cookie — from the test process, not through any route. [`sign_in`] is the one place
 //! to swap for a real Keycloak sign-in.
 
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
-use ssogate::email::Email;
+use ssogate::address::Email;
 use ssogate::store::organizations::{self as orgs, GrantSource, OrganizationSpec, RoleGrant};
 use ssogate::store::sessions::DbSessionStore;
 use ssogate::store::users::{self, Profile};
@@ -100,7 +100,7 @@ pub async fn sign_in_at(app: &TestApp, user_id: &str, signed_in_at: i64) -> Stri
     let expires_at = now + c.absolute_lifetime_secs as i64 * 1000;
     let mut record = Record {
         id: Id::default(),
-        data: ssogate::http::session::record_data(user_id, "test", now, expires_at),
+        data: ssogate::session::record_data(user_id, "test", now, expires_at),
         expiry_date: time::OffsetDateTime::now_utc()
             + time::Duration::seconds(c.absolute_lifetime_secs as i64),
     };

@@ -1,11 +1,11 @@
-//! The background task of a running instance: every [`KEY_RELOAD_MS`] it applies the key
+//! The key schedule, reloads and clean-up of a running instance: every [`KEY_RELOAD_MS`] it applies the key
 //! schedule (creating and retiring keys when due), reloads the keys and the apps, and
 //! sweeps the forward-auth cache; every `session.cleanup_interval_secs` it deletes
 //! expired sessions, pending logins, SAML replay-cache entries and keys that left the
 //! JWKS. Failures are logged and retried at the
 //! next tick: the instance keeps serving with what it has.
 //!
-//! Its writes follow the rule for background writes in [`crate::maintenance`] (never
+//! Its writes follow the rule for background writes in [`crate::jobs`] (never
 //! undo what someone else changed meanwhile): each clean-up is one conditional DELETE
 //! evaluated when it runs (a session whose expiry activity moved forward is not expired
 //! any more), and the key schedule only inserts new keys and sets retirement dates, in

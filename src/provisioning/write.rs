@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use super::{raw_profile, AuditContext};
+use crate::address::Email;
 use crate::connectors::ExternalProfile;
-use crate::email::Email;
 use crate::signin::{ConnectorFacts, Decision, Outcome};
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::organizations::{self as orgs, GrantSource, RoleGrant};
@@ -38,9 +38,9 @@ async fn event(
     .map(|_| ())
 }
 
-/// Applies `d` (not a refusal) and returns the user id. Unique-constraint races come
+/// Writes `d` (not a refusal) and returns the user id. Unique-constraint races come
 /// back as `StoreError::Conflict`: the caller rolls back and retries.
-pub async fn apply_decision(
+pub async fn write_decision(
     conn: &mut AnyConnection,
     c: &ConnectorFacts,
     profile: &ExternalProfile,
@@ -51,7 +51,7 @@ pub async fn apply_decision(
     let user_id = match &d.outcome {
         Outcome::Refuse { reason, .. } => {
             return Err(StoreError::Corrupt(format!(
-                "apply_decision called with a refusal ({})",
+                "write_decision called with a refusal ({})",
                 reason.code()
             )))
         }

@@ -1,4 +1,4 @@
-//! Email addresses and domains, compared normalized (DESIGN.md, "Connector domains"):
+//! Email addresses and domains, compared normalized (docs/RULES.md, "Connector domains"):
 //! lower-cased, IDN domains in punycode; a domain pattern matches exactly unless it is
 //! written `*.example.com`, which matches any subdomain (not the apex itself).
 

@@ -1,4 +1,4 @@
-//! The ssogate session: a server-side record (store::sessions) behind an HttpOnly cookie
+//! ssogate's own session (not the IdP's): a server-side record (store::sessions) behind an HttpOnly cookie
 //! holding only its random id. A sign-in always starts a NEW session id (no fixation);
 //! the session ends after `idle_timeout_secs` without use, `absolute_lifetime_secs` after
 //! sign-in, or at the IdP's SessionNotOnOrAfter, whichever comes first.
@@ -9,6 +9,11 @@
 //! Its Max-Age is the absolute lifetime, because apps behind forward-auth keep a session
 //! active without ssogate ever answering the browser; the idle timeout is enforced on
 //! the server (the row's `expiry_date`, moved forward on activity at most once a minute).
+//!
+//! Everything about the session is here: its cookie (name, attributes: [`layer`]), the
+//! record's layout ([`record_data`]), starting, reading and ending it, and what counts as
+//! activity. The sign-in flow starts it, the pages read and end it, forward-auth reads the
+//! stored record through its cache ([`signed_in_from_record`]).
 
 use std::collections::HashMap;
 

@@ -1,26 +1,11 @@
 //! IdP metadata refresh while `serve` runs (URL-configured SAML connectors, so an IdP's
 //! key rollover does not break sign-ins). Expired rows are purged by the one clean-up
-//! task in [`crate::gateway::maintenance`].
+//! task in [`super::schedule`].
 //!
-//! # The rule for background writes
-//!
-//! A background job reads, works for a while (here: fetches metadata over the network,
-//! seconds), then writes. Meanwhile an administrator may have disabled or deleted the
-//! connector, changed its domains or role mappings, or rotated or staged its SP key. So
-//! every background write
-//! - changes only the fields the job owns (here the metadata: XML, entity ID, SSO URL,
-//!   signing certificates), never the whole row it read;
-//! - only if those fields (and what the job's work depended on: the metadata URL and the
-//!   `allow_insecure_http` setting) are unchanged since it read them — the same
-//!   "unchanged since read" rule as `PUT` and `ssogate apply`, applied to what the job
-//!   writes; and
-//! - never re-creates a deleted row (an UPDATE, never an upsert).
-//!
-//! Otherwise the write is skipped and logged, and the next round starts again from the row
-//! as it is then ([`connector_store::update_config_fields`]). Before this rule the refresh
-//! wrote its stale copy back with an upsert and silently undid the administrator's change:
-//! a disabled connector signed people in again, a deleted one came back, a rotated SP key
-//! was restored.
+//! Its writes follow the rule for background writes ([`crate::jobs`]): it owns the
+//! metadata fields (XML, entity ID, SSO URL, signing certificates) and writes them only if
+//! they and what its fetch depended on (the metadata URL, `allow_insecure_http`) are
+//! unchanged since it read the row ([`connector_store::update_config_fields`]).
 
 use std::time::Duration;
 
@@ -57,7 +42,7 @@ const DEPENDED_ON: [&str; 2] = ["/saml/idp_metadata_url", "/allow_insecure_http"
 /// Refetches the metadata of every enabled SAML connector configured with a URL. A fetch
 /// or parse failure keeps the last good metadata (logged, never breaks sign-ins); a
 /// change is saved and audited — only the metadata fields, and only if the connector did
-/// not change meanwhile (the rule in the module documentation).
+/// not change meanwhile (the rule for background writes in [`crate::jobs`]).
 pub async fn refresh_saml_metadata(state: &AppState) -> Result<RefreshReport, StoreError> {
     let mut report = RefreshReport::default();
     let all = {
