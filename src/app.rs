@@ -54,6 +54,20 @@ pub struct AppState {
     pub mailer: Arc<Mailer>,
 }
 
+impl AppState {
+    /// What a connector may use while it signs someone in.
+    pub fn sign_in_env(&self) -> crate::connectors::signin::SignInEnv<'_> {
+        crate::connectors::signin::SignInEnv {
+            master_key: &self.master_key,
+            public_url: &self.public_url,
+            oidc: &self.oidc,
+            saml_verifications: &self.saml_verifications,
+            store: &self.store,
+            max_clock_skew_secs: self.config.login.max_clock_skew_secs as i64,
+        }
+    }
+}
+
 pub struct App {
     listener: TcpListener,
     state: AppState,

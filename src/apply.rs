@@ -36,10 +36,12 @@ use serde_json::json;
 use crate::address::normalize_domain;
 use crate::connectors::saml::keys::SpKeyPair;
 use crate::connectors::saml::metadata::{fetch_idp_metadata, parse_idp_metadata};
+use crate::connectors::secrets::ConnectorSecrets;
+use crate::connectors::secrets::SecretsError;
 use crate::connectors::settings::{
     AttributeMapping, ConnectorSettings, OidcSettings, ProfileSync, RoleMapping, SamlSettings,
 };
-use crate::connectors::{trust_anchor, valid_connector_id, ConnectorKind};
+use crate::connectors::{trust_anchor, valid_connector_id, Connector, ConnectorKind};
 use crate::secrets::MasterKey;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::connectors::{self as connector_store, ConnectorRecord};
@@ -167,56 +169,9 @@ pub enum ApplyError {
     Store(#[from] crate::store::StoreError),
 }
 
-/// The sealed-secret contexts of a connector (see [`crate::secrets`]).
-pub fn connector_secrets_context(connector_id: &str) -> String {
-    format!("connector:{connector_id}:secrets")
-}
-
-/// Secrets of a connector, sealed as one JSON document in the row's `secrets`.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct ConnectorSecrets {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sp_private_key_pem: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
-    /// The SP key before the last rotation (decrypts during the overlap).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_sp_private_key_pem: Option<String>,
-    /// A staged next SP key (its certificate is `SamlSettings::next_sp_certificate_pem`):
-    /// published and decrypting, not yet signing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_sp_private_key_pem: Option<String>,
-}
-
-impl ConnectorSecrets {
-    pub fn open(record: &ConnectorRecord, key: &MasterKey) -> Result<ConnectorSecrets, ApplyError> {
-        match &record.secrets {
-            None => Ok(ConnectorSecrets::default()),
-            Some(sealed) => {
-                let raw = key
-                    .open_string(sealed, &connector_secrets_context(&record.id))
-                    .map_err(|e| ApplyError::Invalid(format!("connector {}: {e}", record.id)))?;
-                serde_json::from_str(&raw).map_err(|e| {
-                    ApplyError::Invalid(format!("connector {}: secrets: {e}", record.id))
-                })
-            }
-        }
-    }
-
-    /// Makes `key` the current SP key at once (`ssogate apply` with a new key, the API's
-    /// rotate and activate): the current key becomes the previous one, which keeps
-    /// decrypting assertions encrypted to its certificate until the next change, and a
-    /// staged next key is dropped. Returns whether one was. The certificates are the
-    /// caller's (they live in `SamlSettings`).
-    pub fn rotate_sp_key(&mut self, key: String) -> bool {
-        self.previous_sp_private_key_pem = self.sp_private_key_pem.replace(key);
-        self.next_sp_private_key_pem.take().is_some()
-    }
-
-    pub fn seal(&self, connector_id: &str, key: &MasterKey) -> Result<String, ApplyError> {
-        let raw = serde_json::to_string(self).map_err(|e| ApplyError::Invalid(e.to_string()))?;
-        key.seal(raw.as_bytes(), &connector_secrets_context(connector_id))
-            .map_err(|e| ApplyError::Invalid(e.to_string()))
+impl From<SecretsError> for ApplyError {
+    fn from(e: SecretsError) -> Self {
+        ApplyError::Invalid(e.0)
     }
 }
 
@@ -369,8 +324,8 @@ pub async fn prepare_connector(
                 }
             };
             let existing_saml = existing
-                .and_then(|r| serde_json::from_value::<ConnectorSettings>(r.config.clone()).ok())
-                .and_then(|c| c.saml);
+                .and_then(|r| Connector::from_record(r.clone()).ok())
+                .and_then(|c| c.settings.saml);
             let pair = match (given_key, given_cert) {
                 (Some(key), Some(cert)) => SpKeyPair::from_pem(&key, &cert)
                     .map_err(|e| ApplyError::Invalid(format!("{who}: {e}")))?,
@@ -636,7 +591,7 @@ pub async fn apply(file: &ApplyFile, ctx: &ApplyContext<'_>) -> Result<ApplyRepo
             let rec = connector_store::get(&mut tx, c).await?.ok_or_else(|| {
                 ApplyError::Invalid(format!("{who}: JIT connector {c:?} does not exist"))
             })?;
-            if !ConnectorKind::parse(&rec.kind).is_some_and(ConnectorKind::is_enterprise) {
+            if !Connector::from_record(rec).is_ok_and(|c| c.kind.is_enterprise()) {
                 return Err(ApplyError::Invalid(format!(
                     "{who}: JIT connector {c:?} is not an enterprise SSO connector"
                 )));

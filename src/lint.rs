@@ -10,8 +10,7 @@ use serde::Serialize;
 
 use crate::address::domain_matches;
 use crate::connectors::saml::metadata::asn1_to_unix;
-use crate::connectors::settings::ConnectorSettings;
-use crate::connectors::{trust_anchor, ConnectorKind};
+use crate::connectors::{trust_anchor, Connector};
 use crate::store::connectors::{self as connector_store, ConnectorRecord};
 use crate::store::organizations::{self as orgs, Organization};
 use crate::store::{AnyConnection, StoreError};
@@ -102,8 +101,8 @@ fn is_public(domain: &str) -> bool {
 
 struct Parsed<'a> {
     rec: &'a ConnectorRecord,
-    kind: Option<ConnectorKind>,
-    settings: Option<ConnectorSettings>,
+    /// None: the row does not parse (its domains are still checked).
+    connector: Option<Connector>,
 }
 
 pub fn lint(
@@ -116,16 +115,15 @@ pub fn lint(
         .iter()
         .map(|rec| Parsed {
             rec,
-            kind: ConnectorKind::parse(&rec.kind),
-            settings: serde_json::from_value(rec.config.clone()).ok(),
+            connector: Connector::from_record(rec.clone()).ok(),
         })
         .collect();
     let routed: Vec<&Parsed> = parsed
         .iter()
         .filter(|p| {
-            p.rec.enabled
-                && p.kind.is_some_and(ConnectorKind::is_enterprise)
-                && p.settings.as_ref().is_some_and(|s| s.route_domains)
+            p.connector
+                .as_ref()
+                .is_some_and(|c| c.enabled && c.kind.is_enterprise() && c.settings.route_domains)
         })
         .collect();
 
@@ -206,7 +204,7 @@ pub fn lint(
     }
 
     for p in &parsed {
-        let Some(settings) = &p.settings else {
+        let Some(settings) = p.connector.as_ref().map(|c| &c.settings) else {
             continue;
         };
         // Plain-http trust anchors (see crate::connectors::trust_anchor).

@@ -2,12 +2,18 @@
 //! identity provider says and returns one normalized [`ExternalProfile`]; it knows
 //! nothing of users or organizations, and it owns no state between the redirect and the
 //! callback (ssogate keeps that in `pending_logins`). Connector configurations are store
-//! rows ([`crate::store::connectors`]), typed by [`settings::ConnectorSettings`].
+//! rows ([`crate::store::connectors`]), parsed once into a [`Connector`] (its kind and
+//! [`settings::ConnectorSettings`]).
 
+pub mod connector;
 pub mod oidc;
 pub mod saml;
+pub mod secrets;
 pub mod settings;
+pub mod signin;
 pub mod trust_anchor;
+
+pub use connector::{load, load_all, Connector, InvalidConnector, Protocol};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

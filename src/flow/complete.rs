@@ -8,13 +8,13 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use crate::app::AppState;
+use crate::connectors::Connector;
 use crate::connectors::ExternalProfile;
 use crate::flow::refusal::Refusal;
 use crate::flow::return_to;
 use crate::provisioning::{provision_sign_in, AuditContext, ProvisionError};
 use crate::request::RequestId;
 use crate::session;
-use crate::store::connectors::ConnectorRecord;
 
 /// Where a signed-in person lands when no `return_to` was given.
 pub const LANDING: &str = "/me";
@@ -23,7 +23,7 @@ pub async fn complete_sign_in(
     state: &AppState,
     request_id: &RequestId,
     session: &Session,
-    connector: &ConnectorRecord,
+    connector: &Connector,
     profile: ExternalProfile,
     return_to: Option<String>,
 ) -> Result<Response, Refusal> {

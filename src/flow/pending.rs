@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
+use crate::connectors::signin::Kept;
 use crate::flow::refusal::Refusal;
 use crate::store::pending_logins::{self, PendingLogin, Taken};
 use crate::store::{now_ms, StoreError};
@@ -56,6 +57,23 @@ pub struct PendingData {
     /// The request id of the request that started the sign-in (audit correlation).
     #[serde(default)]
     pub started_request_id: Option<String>,
+}
+
+impl PendingData {
+    /// What the connector kept when it started the sign-in.
+    pub fn kept(&self) -> Kept {
+        Kept {
+            saml_request_id: self.saml_request_id.clone(),
+            oidc_nonce: self.oidc_nonce.clone(),
+            oidc_pkce_verifier: self.oidc_pkce_verifier.clone(),
+        }
+    }
+
+    pub fn keep(&mut self, kept: Kept) {
+        self.saml_request_id = kept.saml_request_id;
+        self.oidc_nonce = kept.oidc_nonce;
+        self.oidc_pkce_verifier = kept.oidc_pkce_verifier;
+    }
 }
 
 /// 256 random bits, base64url.

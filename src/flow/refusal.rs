@@ -11,6 +11,9 @@
 use serde_json::{json, Value};
 
 use crate::app::AppState;
+use crate::connectors::oidc::error::OidcError;
+use crate::connectors::saml::error::SamlError;
+use crate::connectors::signin::SignInError;
 use crate::error::{AppError, DATABASE_UNAVAILABLE};
 use crate::request::RequestId;
 use crate::store::audit::{self, NewAuditEvent};
@@ -106,6 +109,78 @@ impl Refusal {
                 | "saml_duplicate_parameter"
                 | "saml_body_too_large"
         )
+    }
+}
+
+/// The refusal for an answer the SAML checks did not accept.
+pub fn saml_refusal(e: &SamlError, connector_id: &str) -> Refusal {
+    let r = match e {
+        SamlError::Unsolicited | SamlError::InResponseToMismatch | SamlError::Replay => {
+            Refusal::forbidden(e.code(), e.to_string())
+        }
+        _ => Refusal::bad(
+            e.code(),
+            format!("The answer from your identity provider was not accepted: {e}."),
+        ),
+    };
+    r.connector(connector_id)
+}
+
+/// The refusal for an answer the OIDC checks did not accept.
+pub fn oidc_refusal(e: &OidcError, connector_id: &str) -> Refusal {
+    Refusal::bad(
+        e.code(),
+        format!("The answer from your identity provider was not accepted: {e}."),
+    )
+    .connector(connector_id)
+}
+
+/// The refusal for a connector's start or finish error (one reason code each).
+pub fn sign_in_refusal(e: SignInError, connector_id: &str) -> Refusal {
+    let id = connector_id;
+    match e {
+        SignInError::Unsupported => Refusal::bad(
+            "connector_kind_unsupported",
+            "This sign-in method is not available yet.",
+        )
+        .connector(id),
+        SignInError::Misconfigured(cause) => {
+            // The cause is for the administrator; the person only learns whom to tell.
+            tracing::error!(connector = id, error = %cause, "connector is misconfigured");
+            Refusal::bad(
+                "connector_misconfigured",
+                "This sign-in method is not configured correctly. Please tell your administrator.",
+            )
+            .connector(id)
+        }
+        SignInError::IdpUnavailable(e) => Refusal::bad(
+            e.code(),
+            format!("The identity provider is not available: {e}"),
+        )
+        .connector(id),
+        SignInError::Saml(e) => saml_refusal(&e, id),
+        SignInError::SamlReplay { assertion_id } => {
+            saml_refusal(&SamlError::Replay, id).detail(json!({ "assertion_id": assertion_id }))
+        }
+        SignInError::SamlPoolClosed => Refusal::bad(
+            "saml_internal",
+            "The sign-in answer could not be processed.",
+        )
+        .connector(id),
+        SignInError::Oidc(e) => oidc_refusal(&e, id),
+        SignInError::StateCorrupt => Refusal::bad(
+            "login_state_corrupt",
+            "The sign-in state is unreadable. Please start again.",
+        )
+        .connector(id),
+        SignInError::Store(e) => Refusal::store_failed(
+            &e,
+            Refusal::bad(
+                "store_unavailable",
+                "The sign-in could not be completed. Please try again.",
+            )
+            .connector(id),
+        ),
     }
 }
 

@@ -7,30 +7,35 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::connectors::oidc::rp::{self, OidcRp};
-use crate::connectors::saml::authn_request::build_authn_request;
-use crate::connectors::saml::sp::SamlSp;
-use crate::connectors::ConnectorKind;
+use crate::connectors::signin::{self, SignInError};
+use crate::connectors::{Connector, InvalidConnector};
 use crate::error::AppError;
-use crate::flow::pending::{self, random_token, PendingData};
-use crate::flow::refusal::{refuse, Refusal};
+use crate::flow::pending::{self, PendingData};
+use crate::flow::refusal::{refuse, sign_in_refusal, Refusal};
 use crate::flow::return_to;
 use crate::http::{ClientIp, RequestId};
-use crate::store::connectors::{self as connector_store, ConnectorRecord};
+use crate::store::connectors as connector_store;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct StartQuery {
     pub return_to: Option<String>,
 }
 
-/// The enabled connector `id`, or a 404 page.
-pub async fn load_connector(state: &AppState, id: &str) -> Result<ConnectorRecord, AppError> {
+/// The enabled connector `id`, parsed ([`Connector::from_record`]), or a 404 page. A row
+/// that does not parse is not a 404: the sign-in refuses it (audited), see
+/// [`signin::open`].
+pub async fn load_connector(
+    state: &AppState,
+    id: &str,
+) -> Result<Result<Connector, InvalidConnector>, AppError> {
     if !crate::connectors::valid_connector_id(id) {
         return Err(AppError::NotFound("sign-in method".into()));
     }
     let mut conn = state.store.read().await?;
+    // `enabled` is a column, read before the config is parsed: a disabled row is a 404
+    // whether or not it parses.
     match connector_store::get(&mut conn, id).await? {
-        Some(c) if c.enabled => Ok(c),
+        Some(c) if c.enabled => Ok(Connector::from_record(c)),
         _ => Err(AppError::NotFound("sign-in method".into())),
     }
 }
@@ -53,7 +58,7 @@ pub async fn start(
 ) -> Result<Response, AppError> {
     let connector = load_connector(&state, &id).await?;
     let return_to = return_to::accept(&state, &rid, q.return_to.as_deref(), Some(&id)).await?;
-    match start_inner(&state, &rid, &connector, return_to, &headers, client).await {
+    match start_inner(&state, &rid, &id, &connector, return_to, &headers, client).await {
         Ok(resp) => Ok(resp),
         Err(r) => Err(refuse(&state, &rid, r).await),
     }
@@ -62,59 +67,26 @@ pub async fn start(
 async fn start_inner(
     state: &AppState,
     rid: &RequestId,
-    connector: &ConnectorRecord,
+    cid: &str,
+    connector: &Result<Connector, InvalidConnector>,
     return_to: Option<String>,
     headers: &HeaderMap,
     client: std::net::IpAddr,
 ) -> Result<Response, Refusal> {
-    let cid = connector.id.as_str();
-    let misconfigured = |e: String| {
-        tracing::error!(connector = cid, error = %e, "connector is misconfigured");
-        Refusal::bad(
-            "connector_misconfigured",
-            "This sign-in method is not configured correctly. Please tell your administrator.",
-        )
-        .connector(cid)
-    };
+    let env = state.sign_in_env();
+    let started = async { signin::open(connector, &env)?.1.start(&env).await }
+        .await
+        .map_err(|e| sign_in_refusal(e, cid))?;
     let mut data = PendingData {
         return_to,
         started_request_id: Some(rid.0.clone()),
         ..Default::default()
     };
-    let (key, url) = match ConnectorKind::parse(&connector.kind) {
-        Some(ConnectorKind::Saml) => {
-            let sp = SamlSp::from_record(connector, &state.master_key, &state.public_url)
-                .map_err(|e| misconfigured(e.to_string()))?;
-            let relay_state = random_token();
-            let req =
-                build_authn_request(&sp, &relay_state).map_err(|e| misconfigured(e.to_string()))?;
-            data.saml_request_id = Some(req.request_id);
-            (relay_state, req.url)
-        }
-        Some(ConnectorKind::Oidc) => {
-            let rp = OidcRp::from_record(connector, &state.master_key, &state.public_url)
-                .map_err(|e| misconfigured(e.to_string()))?;
-            let started = rp::start(&rp, &state.oidc).await.map_err(|e| {
-                Refusal::bad(
-                    e.code(),
-                    format!("The identity provider is not available: {e}"),
-                )
-                .connector(cid)
-            })?;
-            data.oidc_nonce = Some(started.nonce);
-            data.oidc_pkce_verifier = Some(started.pkce_verifier);
-            (started.state, started.url)
-        }
-        _ => {
-            return Err(Refusal::bad(
-                "connector_kind_unsupported",
-                "This sign-in method is not available yet.",
-            )
-            .connector(cid))
-        }
-    };
+    data.keep(started.kept);
+    let (key, url) = (started.key, started.redirect_url);
     let (_, cookie) = pending::begin(state, headers, client, cid, &key, &data).await?;
-    let mut resp = redirect(&url).map_err(|e| misconfigured(e.to_string()))?;
+    let mut resp = redirect(&url)
+        .map_err(|e| sign_in_refusal(SignInError::Misconfigured(e.to_string()), cid))?;
     pending::set_cookie(resp.headers_mut(), cookie);
     resp.headers_mut()
         .insert("cache-control", HeaderValue::from_static("no-store"));

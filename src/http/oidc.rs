@@ -8,15 +8,15 @@ use tower_sessions::Session;
 
 use crate::app::AppState;
 use crate::connectors::oidc::error::OidcError;
-use crate::connectors::oidc::rp::{self, CallbackParams, OidcRp};
-use crate::connectors::ExternalProfile;
+use crate::connectors::oidc::rp::CallbackParams;
+use crate::connectors::signin::{self, Answer};
+use crate::connectors::{Connector, ConnectorKind, ExternalProfile, InvalidConnector};
 use crate::error::AppError;
 use crate::flow::complete::complete_sign_in;
 use crate::flow::pending;
-use crate::flow::refusal::{refuse, refuse_callback, Refusal};
+use crate::flow::refusal::{oidc_refusal, refuse, refuse_callback, sign_in_refusal, Refusal};
 use crate::http::login::load_connector;
 use crate::http::{ClientIp, RequestId};
-use crate::store::connectors::ConnectorRecord;
 
 pub async fn callback(
     State(state): State<AppState>,
@@ -28,9 +28,9 @@ pub async fn callback(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let connector = load_connector(&state, &id).await?;
-    match callback_inner(&state, &connector, &params, &headers).await {
-        Ok((profile, return_to)) => {
-            match complete_sign_in(&state, &rid, &session, &connector, profile, return_to).await {
+    match callback_inner(&state, &id, &connector, &params, &headers).await {
+        Ok((connector, profile, return_to)) => {
+            match complete_sign_in(&state, &rid, &session, connector, profile, return_to).await {
                 Ok(resp) => Ok(resp),
                 Err(r) => Err(refuse(&state, &rid, r).await),
             }
@@ -39,29 +39,16 @@ pub async fn callback(
     }
 }
 
-fn oidc_refusal(e: &OidcError, connector_id: &str) -> Refusal {
-    Refusal::bad(
-        e.code(),
-        format!("The answer from your identity provider was not accepted: {e}."),
-    )
-    .connector(connector_id)
-}
-
-async fn callback_inner(
+async fn callback_inner<'c>(
     state: &AppState,
-    connector: &ConnectorRecord,
+    id: &str,
+    connector: &'c Result<Connector, InvalidConnector>,
     params: &CallbackParams,
     headers: &HeaderMap,
-) -> Result<(ExternalProfile, Option<String>), Refusal> {
-    let id = connector.id.as_str();
-    let rp = OidcRp::from_record(connector, &state.master_key, &state.public_url).map_err(|e| {
-        tracing::error!(connector = id, error = %e, "OIDC connector is misconfigured");
-        Refusal::bad(
-            "connector_misconfigured",
-            "This sign-in method is not configured correctly. Please tell your administrator.",
-        )
-        .connector(id)
-    })?;
+) -> Result<(&'c Connector, ExternalProfile, Option<String>), Refusal> {
+    let env = state.sign_in_env();
+    let (connector, rp) = signin::open_as(connector, &env, ConnectorKind::Oidc)
+        .map_err(|e| sign_in_refusal(e, id))?;
     let key = params
         .state
         .as_deref()
@@ -69,18 +56,9 @@ async fn callback_inner(
         .ok_or_else(|| oidc_refusal(&OidcError::StateMissing, id))?;
     // `state` is single-use and bound to this browser (the pending login).
     let pending = pending::take(state, headers, id, key).await?;
-    let (Some(nonce), Some(verifier)) = (
-        pending.oidc_nonce.as_deref(),
-        pending.oidc_pkce_verifier.as_deref(),
-    ) else {
-        return Err(Refusal::bad(
-            "login_state_corrupt",
-            "The sign-in state is unreadable. Please start again.",
-        )
-        .connector(id));
-    };
-    let profile = rp::finish(&rp, &state.oidc, params, nonce, verifier)
+    let profile = rp
+        .finish(&env, Answer::Oidc(params), &pending.kept())
         .await
-        .map_err(|e| oidc_refusal(&e, id))?;
-    Ok((profile, pending.return_to))
+        .map_err(|e| sign_in_refusal(e, id))?;
+    Ok((connector, profile, pending.return_to))
 }

@@ -12,7 +12,7 @@ use tower_sessions::Session;
 
 use crate::address::Email;
 use crate::app::AppState;
-use crate::connectors::settings::ConnectorSettings;
+use crate::connectors::{self, ConnectorKind};
 use crate::error::AppError;
 use crate::flow::return_to;
 use crate::http::RequestId;
@@ -76,10 +76,10 @@ pub async fn login_page(
 ) -> Result<Response, AppError> {
     let return_to = return_to::accept(&state, &rid, q.return_to.as_deref(), None).await?;
     let mut conn = state.store.read().await?;
-    let buttons = connector_store::list(&mut conn)
+    let buttons = connectors::load_all(&mut conn)
         .await?
         .into_iter()
-        .filter(|c| c.enabled && matches!(c.kind.as_str(), "saml" | "oidc" | "social"))
+        .filter(|c| c.enabled && c.kind != ConnectorKind::Email)
         .map(|c| ConnectorButton {
             href: start_href(&c.id, return_to.as_deref()),
             label: c.display_name,
@@ -128,13 +128,10 @@ pub async fn login_discover(
     };
     let mut conn = state.store.read().await?;
     for (connector_id, _) in connector_store::claiming_domain(&mut conn, email.domain()).await? {
-        let Some(c) = connector_store::get(&mut conn, &connector_id).await? else {
+        let Some(Ok(c)) = connectors::load(&mut conn, &connector_id).await? else {
             continue;
         };
-        let routes = serde_json::from_value::<ConnectorSettings>(c.config.clone())
-            .map(|s| s.route_domains)
-            .unwrap_or(false);
-        if c.enabled && routes && matches!(c.kind.as_str(), "saml" | "oidc") {
+        if c.enabled && c.settings.route_domains && c.kind.is_enterprise() {
             return Ok(see_other(&start_href(&c.id, return_to.as_deref())));
         }
     }

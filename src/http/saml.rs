@@ -6,26 +6,21 @@ use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use tower_sessions::Session;
 
 use crate::app::AppState;
 use crate::connectors::saml::error::SamlError;
-use crate::connectors::saml::pool::PoolError;
-use crate::connectors::saml::sp::SamlSp;
 use crate::connectors::saml::sp_metadata::sp_metadata_xml;
-use crate::connectors::saml::verify::{
-    verify_response, Expected, VerifiedAssertion, MAX_SAML_RESPONSE_B64,
-};
+use crate::connectors::saml::verify::MAX_SAML_RESPONSE_B64;
+use crate::connectors::signin::{self, Answer, Kept, Opened};
+use crate::connectors::{Connector, ConnectorKind, ExternalProfile, InvalidConnector};
 use crate::error::AppError;
 use crate::flow::complete::complete_sign_in;
 use crate::flow::pending;
-use crate::flow::refusal::{refuse, refuse_callback, Refusal};
+use crate::flow::refusal::{refuse, refuse_callback, saml_refusal, sign_in_refusal, Refusal};
 use crate::http::login::load_connector;
 use crate::http::{ClientIp, RequestId};
-use crate::store::connectors::ConnectorRecord;
-use crate::store::saml_replay;
 
 /// The ACS reads request bodies up to this size (larger ones are refused unread); the
 /// SAMLResponse field itself is checked against [`MAX_SAML_RESPONSE_B64`] before it is
@@ -37,27 +32,17 @@ pub async fn metadata(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let connector = load_connector(&state, &id).await?;
-    let sp = SamlSp::from_record(&connector, &state.master_key, &state.public_url)
-        .map_err(|_| AppError::NotFound("SAML connector".into()))?;
+    let Ok((_, Opened::Saml(sp))) =
+        signin::open_as(&connector, &state.sign_in_env(), ConnectorKind::Saml)
+    else {
+        return Err(AppError::NotFound("SAML connector".into()));
+    };
     let mut resp = sp_metadata_xml(&sp).into_response();
     resp.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("application/samlmetadata+xml"),
     );
     Ok(resp)
-}
-
-fn saml_refusal(e: &SamlError, connector_id: &str) -> Refusal {
-    let r = match e {
-        SamlError::Unsolicited | SamlError::InResponseToMismatch | SamlError::Replay => {
-            Refusal::forbidden(e.code(), e.to_string())
-        }
-        _ => Refusal::bad(
-            e.code(),
-            format!("The answer from your identity provider was not accepted: {e}."),
-        ),
-    };
-    r.connector(connector_id)
 }
 
 pub async fn acs(
@@ -77,18 +62,9 @@ pub async fn acs(
             return Err(refuse_callback(&state, &rid, client, r).await);
         }
     };
-    match acs_inner(&state, &connector, &headers, &body, client).await {
-        Ok((verified, return_to)) => {
-            match complete_sign_in(
-                &state,
-                &rid,
-                &session,
-                &connector,
-                verified.profile,
-                return_to,
-            )
-            .await
-            {
+    match acs_inner(&state, &id, &connector, &headers, &body, client).await {
+        Ok((connector, profile, return_to)) => {
+            match complete_sign_in(&state, &rid, &session, connector, profile, return_to).await {
                 Ok(resp) => Ok(resp),
                 Err(r) => Err(refuse(&state, &rid, r).await),
             }
@@ -97,22 +73,17 @@ pub async fn acs(
     }
 }
 
-async fn acs_inner(
+async fn acs_inner<'c>(
     state: &AppState,
-    connector: &ConnectorRecord,
+    id: &str,
+    connector: &'c Result<Connector, InvalidConnector>,
     headers: &HeaderMap,
     body: &Bytes,
     client: std::net::IpAddr,
-) -> Result<(VerifiedAssertion, Option<String>), Refusal> {
-    let id = connector.id.as_str();
-    let sp = SamlSp::from_record(connector, &state.master_key, &state.public_url).map_err(|e| {
-        tracing::error!(connector = id, error = %e, "SAML connector is misconfigured");
-        Refusal::bad(
-            "connector_misconfigured",
-            "This sign-in method is not configured correctly. Please tell your administrator.",
-        )
-        .connector(id)
-    })?;
+) -> Result<(&'c Connector, ExternalProfile, Option<String>), Refusal> {
+    let env = state.sign_in_env();
+    let (connector, sp) = signin::open_as(connector, &env, ConnectorKind::Saml)
+        .map_err(|e| sign_in_refusal(e, id))?;
     let mut saml_response = None;
     let mut relay_state = None;
     for (k, v) in url::form_urlencoded::parse(body) {
@@ -142,10 +113,10 @@ async fn acs_inner(
 
     // Which sign-in does this answer? RelayState names our pending login (bound to this
     // browser). Without one, only an IdP-initiated (unsolicited) sign-in is possible.
-    let (in_response_to, return_to) = match relay_state.as_deref().filter(|s| !s.is_empty()) {
+    let (kept, return_to) = match relay_state.as_deref().filter(|s| !s.is_empty()) {
         Some(key) => {
             let p = pending::take(state, headers, id, key).await?;
-            (p.saml_request_id, p.return_to)
+            (p.kept(), p.return_to)
         }
         // Unsolicited: no one-time state admits it, and checking it costs a signature
         // verification; it spends the client's stray-callback budget.
@@ -153,65 +124,12 @@ async fn acs_inner(
             if !state.callback_limiter.check(client) {
                 return Err(Refusal::rate_limited().connector(id));
             }
-            (None, None)
+            (Kept::default(), None)
         }
     };
-    let expected = Expected {
-        in_response_to,
-        now: chrono::Utc::now(),
-        max_clock_skew_secs: state.config.login.max_clock_skew_secs as i64,
-    };
-
-    // Verification is CPU-bound and runs native code (libxml2/xmlsec): bounded blocking
-    // pool, and a panic in there is this request's 400, not a dead worker.
-    let verified = match state
-        .saml_verifications
-        .run(move || verify_response(&sp, &saml_response, &expected))
+    let profile = sp
+        .finish(&env, Answer::Saml(saml_response), &kept)
         .await
-    {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => return Err(saml_refusal(&e, id)),
-        Err(PoolError::Panicked) => {
-            tracing::error!(connector = id, "SAML verification panicked");
-            return Err(saml_refusal(
-                &SamlError::Internal("verification panicked".into()),
-                id,
-            ));
-        }
-        Err(PoolError::Closed) => {
-            return Err(Refusal::bad(
-                "saml_internal",
-                "The sign-in answer could not be processed.",
-            )
-            .connector(id))
-        }
-    };
-
-    // Replay cache: each assertion ID once per IdP, remembered until it expires.
-    let fresh = async {
-        let mut conn = state.store.write().await?;
-        saml_replay::remember(
-            &mut conn,
-            &verified.issuer,
-            &verified.assertion_id,
-            verified.assertion_expires_at,
-        )
-        .await
-    }
-    .await
-    .map_err(|e| {
-        Refusal::store_failed(
-            &e,
-            Refusal::bad(
-                "store_unavailable",
-                "The sign-in could not be completed. Please try again.",
-            )
-            .connector(id),
-        )
-    })?;
-    if !fresh {
-        return Err(saml_refusal(&SamlError::Replay, id)
-            .detail(json!({ "assertion_id": verified.assertion_id })));
-    }
-    Ok((verified, return_to))
+        .map_err(|e| sign_in_refusal(e, id))?;
+    Ok((connector, profile, return_to))
 }

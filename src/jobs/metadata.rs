@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::connectors;
 use crate::connectors::saml::metadata::fetch_idp_metadata;
-use crate::connectors::settings::ConnectorSettings;
 use crate::connectors::trust_anchor;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::connectors as connector_store;
@@ -47,15 +47,13 @@ pub async fn refresh_saml_metadata(state: &AppState) -> Result<RefreshReport, St
     let mut report = RefreshReport::default();
     let all = {
         let mut conn = state.store.read().await?;
-        connector_store::list(&mut conn).await?
+        connectors::load_all(&mut conn).await?
     };
-    for rec in all.into_iter().filter(|c| c.kind == "saml" && c.enabled) {
-        let Ok(settings) = serde_json::from_value::<ConnectorSettings>(rec.config.clone()) else {
+    for rec in all.into_iter().filter(|c| c.enabled) {
+        let Some(saml) = rec.saml() else {
             continue;
         };
-        let Some(saml) = settings.saml.as_ref() else {
-            continue;
-        };
+        let settings = &rec.settings;
         let Some(url) = saml.idp_metadata_url.clone() else {
             continue;
         };
@@ -92,7 +90,7 @@ pub async fn refresh_saml_metadata(state: &AppState) -> Result<RefreshReport, St
         let expect: Vec<(&str, Option<&serde_json::Value>)> = OWNED
             .iter()
             .chain(DEPENDED_ON.iter())
-            .map(|p| (*p, rec.config.pointer(p)))
+            .map(|p| (*p, rec.record.config.pointer(p)))
             .collect();
         let set = [
             (OWNED[0], json!(xml)),

@@ -1,49 +1,43 @@
 //! Reading what the engine needs, inside the provisioning transaction.
 
-use crate::connectors::settings::ConnectorSettings;
-use crate::connectors::{ConnectorKind, ExternalProfile};
+use crate::connectors::{Connector, ExternalProfile};
 use crate::signin::{
     ConnectorFacts, Facts, GrantFact, OrgFacts, ProfileFields, ResolvedMapping, UserFacts,
 };
-use crate::store::connectors::{self as connector_store, ConnectorRecord};
+use crate::store::connectors as connector_store;
 use crate::store::organizations::{self as orgs, Organization};
 use crate::store::users::User;
 use crate::store::{identities, users, AnyConnection, StoreError};
 
-pub fn connector_facts(rec: &ConnectorRecord) -> Result<ConnectorFacts, StoreError> {
-    let kind = ConnectorKind::parse(&rec.kind)
-        .ok_or_else(|| StoreError::Corrupt(format!("connector kind {:?}", rec.kind)))?;
-    let settings: ConnectorSettings = serde_json::from_value(rec.config.clone())
-        .map_err(|e| StoreError::Corrupt(format!("connector {} settings: {e}", rec.id)))?;
-    Ok(ConnectorFacts {
-        id: rec.id.clone(),
-        kind,
-        create_accounts: settings.create_accounts,
-        profile_sync: settings.profile_sync,
-        claimed_domains: rec.domains.clone(),
-        trusts_verified_email: settings
+pub fn connector_facts(c: &Connector) -> ConnectorFacts {
+    ConnectorFacts {
+        id: c.id.clone(),
+        kind: c.kind,
+        create_accounts: c.settings.create_accounts,
+        profile_sync: c.settings.profile_sync,
+        claimed_domains: c.domains.clone(),
+        trusts_verified_email: c
+            .settings
             .social
             .as_ref()
             .is_some_and(|s| s.trusts_verified_email()),
         mappings: Vec::new(),
-    })
+    }
 }
 
 /// The connector's role mapping rules with organization and role names resolved to ids.
 /// A rule whose organization or role no longer exists is skipped (and logged).
 pub async fn resolve_mappings(
     conn: &mut AnyConnection,
-    rec: &ConnectorRecord,
+    c: &Connector,
 ) -> Result<Vec<ResolvedMapping>, StoreError> {
-    let settings: ConnectorSettings = serde_json::from_value(rec.config.clone())
-        .map_err(|e| StoreError::Corrupt(format!("connector {} settings: {e}", rec.id)))?;
     let mut out = Vec::new();
-    for m in settings.role_mappings {
+    for m in c.settings.role_mappings.iter().cloned() {
         let (Some(org), Some(role)) = (
             orgs::get_by_name(conn, &m.organization).await?,
             orgs::role_by_name(conn, &m.role).await?,
         ) else {
-            tracing::warn!(connector = %rec.id, rule = %m.id, "role mapping names a missing organization or role; skipped");
+            tracing::warn!(connector = %c.id, rule = %m.id, "role mapping names a missing organization or role; skipped");
             continue;
         };
         out.push(ResolvedMapping {

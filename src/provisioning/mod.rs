@@ -20,9 +20,9 @@ pub use write::write_decision;
 
 use serde_json::Value;
 
+use crate::connectors::Connector;
 use crate::connectors::ExternalProfile;
 use crate::signin::{decide, Decision, RefuseReason};
-use crate::store::connectors::ConnectorRecord;
 use crate::store::{Store, StoreError};
 
 /// A sign-in that went through: who, and what was decided and done.
@@ -54,11 +54,11 @@ const MAX_ATTEMPTS: usize = 8;
 /// refusal's audit event).
 pub async fn provision_sign_in(
     store: &Store,
-    connector: &ConnectorRecord,
+    connector: &Connector,
     profile: &ExternalProfile,
     ctx: &AuditContext,
 ) -> Result<Provisioned, ProvisionError> {
-    let mut cfacts = connector_facts(connector)?;
+    let mut cfacts = connector_facts(connector);
     for attempt in 0..MAX_ATTEMPTS {
         let mut tx = store.begin().await?;
         cfacts.mappings = resolve_mappings(&mut tx, connector).await?;

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use ssogate::apply::ConnectorSecrets;
+use ssogate::connectors::secrets::ConnectorSecrets;
 use ssogate::connectors::settings::ConnectorSettings;
 use ssogate::secrets::MasterKey;
 use ssogate::store::{connectors, organizations, Store};

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 use ssogate::address::Email;
+use ssogate::connectors::Connector;
 use ssogate::connectors::ExternalProfile;
 use ssogate::provisioning::{provision_sign_in, AuditContext, ProvisionError};
 use ssogate::store::connectors::{self, ConnectorRecord};
@@ -92,7 +93,8 @@ async fn same_decision(
     assert_eq!(r.status(), 200);
     let dry: Value = r.json().await.expect("json");
     assert_eq!(snapshot(app).await, before, "the dry run wrote nothing");
-    let real = match provision_sign_in(&app.store, rec, p, &AuditContext::default()).await {
+    let connector = Connector::from_record(rec.clone()).expect("connector");
+    let real = match provision_sign_in(&app.store, &connector, p, &AuditContext::default()).await {
         Ok(p) => serde_json::to_value(&p.decision).expect("json"),
         Err(ProvisionError::Refused(_, d)) => serde_json::to_value(&*d).expect("json"),
         Err(e) => panic!("sign-in failed: {e}"),

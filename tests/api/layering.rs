@@ -114,3 +114,42 @@ fn background_tasks_are_spawned_in_jobs_only() {
          writes there)"
     );
 }
+
+#[test]
+fn a_connector_row_is_parsed_in_one_place() {
+    // Its `config` JSON into settings, or its `kind` string into a kind: only
+    // `Connector::from_record` (`apply.rs` parses the kind of its input file, not a row).
+    let found = offenders(
+        r#"from_value(::<ConnectorSettings>)?\([a-z_]*\.config\b|ConnectorKind::parse\(&?[a-z_]*\.kind\b|\.kind (==|!=) "|kind\.as_str\(\), ""#,
+        |f| f == "src/connectors/connector.rs",
+    );
+    let found: Vec<_> = found
+        .into_iter()
+        .filter(|l| {
+            !l.starts_with("src/apply.rs:") || !l.contains("ConnectorKind::parse(&spec.kind")
+        })
+        .collect();
+    assert_eq!(
+        found,
+        Vec::<String>::new(),
+        "read connectors as crate::connectors::Connector (load, load_all, from_record), \
+         never their row's kind or config again"
+    );
+}
+
+#[test]
+fn the_sign_in_path_does_not_depend_on_the_apply_command() {
+    let found = offenders(r"\bcrate::apply\b", |f| {
+        !(f.starts_with("src/connectors/")
+            || f.starts_with("src/flow/")
+            || matches!(
+                f,
+                "src/http/login.rs" | "src/http/saml.rs" | "src/http/oidc.rs"
+            ))
+    });
+    assert_eq!(
+        found,
+        Vec::<String>::new(),
+        "connector secrets and settings live in connectors/, not in the CLI module"
+    );
+}

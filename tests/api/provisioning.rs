@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use serde_json::json;
+use ssogate::connectors::Connector;
 use ssogate::connectors::ExternalProfile;
 use ssogate::provisioning::{
     connector_facts, provision_sign_in, write_decision, AuditContext, ProvisionError,
@@ -31,7 +32,7 @@ both!(
     every_sign_in_sync_changes_and_audits,
 );
 
-async fn setup(store: &Store, create_accounts: bool, sync: &str) -> ConnectorRecord {
+async fn setup(store: &Store, create_accounts: bool, sync: &str) -> Connector {
     let rec = ConnectorRecord {
         id: "acme".into(),
         kind: "oidc".into(),
@@ -60,7 +61,7 @@ async fn setup(store: &Store, create_accounts: bool, sync: &str) -> ConnectorRec
     )
     .await
     .expect("org");
-    rec
+    Connector::from_record(rec).expect("connector")
 }
 
 fn alice() -> ExternalProfile {
@@ -149,7 +150,7 @@ async fn concurrent_first_sign_ins_make_one_user(db: Db) {
 async fn a_failure_mid_transaction_leaves_nothing(db: Db) {
     let s = fresh_store(db).await;
     let rec = setup(&s.store, true, "first_sign_in").await;
-    let cfacts = connector_facts(&rec).expect("facts");
+    let cfacts = connector_facts(&rec);
     let before = counts(&s.store).await;
     // A decision whose last step fails (the organization does not exist): the user,
     // identity and audit rows written before it must all disappear.

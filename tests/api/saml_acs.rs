@@ -6,6 +6,7 @@ use std::io::Read;
 
 use serde_json::json;
 use ssogate::connectors::saml::sp::SamlSp;
+use ssogate::connectors::Connector;
 use ssogate::store::connectors;
 
 use crate::helpers::{new_client, spawn_app_with, Db, TestApp};
@@ -50,7 +51,12 @@ pub async fn setup_with(
             .expect("q")
             .expect("connector")
     };
-    let sp = SamlSp::from_record(&rec, &app.master_key, &app.state.public_url).expect("sp");
+    let sp = SamlSp::new(
+        &Connector::from_record(rec).expect("connector"),
+        &app.master_key,
+        &app.state.public_url,
+    )
+    .expect("sp");
     (app, sp)
 }
 

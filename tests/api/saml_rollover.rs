@@ -14,6 +14,7 @@ use openssl::x509::X509;
 use serde_json::{json, Value};
 use ssogate::connectors::saml::keys::SpKeyPair;
 use ssogate::connectors::saml::sp::SamlSp;
+use ssogate::connectors::Connector;
 use ssogate::store::connectors;
 
 use crate::helpers::{new_client, spawn_app, Db, TestApp};
@@ -86,7 +87,12 @@ async fn sp_of(app: &TestApp) -> SamlSp {
             .expect("q")
             .expect("connector")
     };
-    SamlSp::from_record(&rec, &app.master_key, &app.address).expect("sp")
+    SamlSp::new(
+        &Connector::from_record(rec).expect("connector"),
+        &app.master_key,
+        &app.address,
+    )
+    .expect("sp")
 }
 
 impl Rollover {

@@ -2,7 +2,9 @@
 //! each asserts the exact reason code on the page and in the audit event, and that
 //! nothing else was written.
 
+use serde_json::json;
 use ssogate::store::audit::{self, AuditFilter};
+use ssogate::store::connectors::{self, ConnectorRecord};
 use ssogate::store::users;
 
 use crate::helpers::{new_client, spawn_app, spawn_app_with, Db, TestApp};
@@ -227,4 +229,115 @@ async fn return_to_outside_ssogate_is_ignored_and_audited() {
     )
     .await;
     assert_eq!(redirect_target(&r), "/me?tab=1");
+}
+
+/// Connectors that cannot sign anyone in, written to the store directly (neither `apply`
+/// nor the API writes such rows): every sign-in route refuses them with its reason
+/// (audited), before reading anything else from the request; a disabled one is a 404.
+#[tokio::test]
+async fn connectors_that_cannot_sign_in_are_refused_with_their_reason() {
+    let app = spawn_app(Db::Sqlite).await;
+    for (id, kind, config, enabled) in [
+        // Settings that do not parse (a misspelt field).
+        ("broken", "saml", json!({ "create_acounts": true }), true),
+        ("off", "saml", json!({ "create_acounts": true }), false),
+        // Kinds with no sign-in flow yet (the schema admits no unknown kind).
+        ("mail", "email", json!({}), true),
+        (
+            "soc",
+            "social",
+            json!({ "social": { "provider": "google" } }),
+            true,
+        ),
+        // A SAML connector without its SAML section.
+        ("bare", "saml", json!({}), true),
+    ] {
+        let rec = ConnectorRecord {
+            id: id.into(),
+            kind: kind.into(),
+            display_name: id.into(),
+            enabled,
+            config,
+            secrets: None,
+            domains: vec![],
+            created_at: 0,
+            updated_at: 0,
+        };
+        let mut c = app.store.write().await.expect("conn");
+        connectors::upsert(&mut c, &rec).await.expect("upsert");
+    }
+    let client = new_client();
+    let start = |id: &str| client.get(app.url(&format!("/login/{id}"))).send();
+    let acs = |id: &str| {
+        client
+            .post(app.url(&format!("/saml/{id}/acs")))
+            .form(&[("SAMLResponse", "PHg+"), ("RelayState", "r")])
+            .send()
+    };
+    let callback = |id: &str| {
+        client
+            .get(app.url(&format!("/oidc/{id}/callback?code=c&state=s")))
+            .send()
+    };
+    for (what, r, code) in [
+        (
+            "start broken",
+            start("broken").await,
+            "connector_misconfigured",
+        ),
+        ("ACS broken", acs("broken").await, "connector_misconfigured"),
+        (
+            "callback broken",
+            callback("broken").await,
+            "connector_misconfigured",
+        ),
+        ("start bare", start("bare").await, "connector_misconfigured"),
+        ("ACS bare", acs("bare").await, "connector_misconfigured"),
+        (
+            "start mail",
+            start("mail").await,
+            "connector_kind_unsupported",
+        ),
+        ("ACS mail", acs("mail").await, "connector_misconfigured"),
+        (
+            "start soc",
+            start("soc").await,
+            "connector_kind_unsupported",
+        ),
+        (
+            "callback soc",
+            callback("soc").await,
+            "connector_misconfigured",
+        ),
+    ] {
+        let r = r.expect("request");
+        let request_id = r.headers()["x-request-id"]
+            .to_str()
+            .expect("id")
+            .to_string();
+        assert_eq!(refusal(r).await, (400, code.to_string()), "{what}");
+        // This request's audit event (several land in one millisecond: not "the last").
+        let mut c = app.store.read().await.expect("conn");
+        let events = audit::query(
+            &mut c,
+            &AuditFilter {
+                kind: Some("signin.refused".into()),
+                request_id: Some(request_id),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("q");
+        let reasons: Vec<_> = events.iter().map(|e| e.reason.as_deref()).collect();
+        assert_eq!(reasons, [Some(code)], "{what}: audited");
+    }
+    for r in [start("off").await, acs("off").await, callback("off").await] {
+        assert_eq!(r.expect("request").status(), 404, "a disabled connector");
+    }
+    let r = client
+        .get(app.url("/saml/soc/metadata"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 404, "no SP metadata for a social connector");
 }

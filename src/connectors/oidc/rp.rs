@@ -28,10 +28,11 @@ use super::discovery::error_chain;
 use super::error::OidcError;
 use super::id_token::verify_with_provider;
 use super::userinfo;
+use crate::connectors::secrets::ConnectorSecrets;
 use crate::connectors::settings::OidcSettings;
+use crate::connectors::Connector;
 use crate::connectors::ExternalProfile;
 use crate::secrets::MasterKey;
-use crate::store::connectors::ConnectorRecord;
 
 /// One OIDC connector as the relying party sees it.
 #[derive(Clone)]
@@ -56,30 +57,24 @@ impl std::fmt::Debug for OidcRp {
 }
 
 impl OidcRp {
-    pub fn from_record(
-        rec: &ConnectorRecord,
-        key: &MasterKey,
-        public_url: &str,
-    ) -> Result<OidcRp, OidcError> {
-        let settings: crate::connectors::settings::ConnectorSettings =
-            serde_json::from_value(rec.config.clone())
-                .map_err(|e| OidcError::Internal(format!("settings: {e}")))?;
-        let oidc = settings
-            .oidc
-            .ok_or_else(|| OidcError::Internal(format!("connector {} is not OIDC", rec.id)))?;
-        let secrets = crate::apply::ConnectorSecrets::open(rec, key)
+    pub fn new(c: &Connector, key: &MasterKey, public_url: &str) -> Result<OidcRp, OidcError> {
+        let oidc = c
+            .oidc()
+            .cloned()
+            .ok_or_else(|| OidcError::Internal(format!("connector {} is not OIDC", c.id)))?;
+        let secrets = ConnectorSecrets::open(&c.record, key)
             .map_err(|e| OidcError::Internal(e.to_string()))?;
         Ok(OidcRp {
-            connector_id: rec.id.clone(),
+            connector_id: c.id.clone(),
             settings: oidc,
             client_secret: secrets.client_secret,
             redirect_uri: format!(
                 "{}/oidc/{}/callback",
                 public_url.trim_end_matches('/'),
-                rec.id
+                c.id
             ),
-            domains: rec.domains.clone(),
-            allow_insecure_http: settings.allow_insecure_http,
+            domains: c.domains.clone(),
+            allow_insecure_http: c.settings.allow_insecure_http,
         })
     }
 
@@ -229,7 +224,7 @@ fn rp_client(rp: &OidcRp, provider: &Provider) -> Result<RpClient, OidcError> {
 }
 
 /// 256 bits from the OS RNG, base64url.
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
     URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -1,10 +1,10 @@
 //! One SAML connector as the service provider sees it: our entity ID, ACS URL and key
 //! pair, and the IdP's settings. Built from the connector row for each sign-in.
 
-use crate::apply::ConnectorSecrets;
-use crate::connectors::settings::{ConnectorSettings, SamlSettings};
+use crate::connectors::secrets::ConnectorSecrets;
+use crate::connectors::settings::SamlSettings;
+use crate::connectors::Connector;
 use crate::secrets::MasterKey;
-use crate::store::connectors::ConnectorRecord;
 
 #[derive(Clone)]
 pub struct SamlSp {
@@ -54,50 +54,45 @@ impl SamlSp {
             .chain(self.previous_sp_private_key_pem.as_deref())
     }
 
-    pub fn from_record(
-        rec: &ConnectorRecord,
-        key: &MasterKey,
-        public_url: &str,
-    ) -> Result<SamlSp, SpConfigError> {
-        let settings: ConnectorSettings = serde_json::from_value(rec.config.clone())
-            .map_err(|e| SpConfigError::Invalid(rec.id.clone(), format!("settings: {e}")))?;
-        let mut saml = settings
-            .saml
-            .ok_or_else(|| SpConfigError::NotSaml(rec.id.clone()))?;
+    pub fn new(c: &Connector, key: &MasterKey, public_url: &str) -> Result<SamlSp, SpConfigError> {
+        let mut saml = c
+            .saml()
+            .cloned()
+            .ok_or_else(|| SpConfigError::NotSaml(c.id.clone()))?;
         // Never use a connector without an IdP signing certificate (samael would skip
         // verification and accept an unsigned, forged Response).
         if saml.idp_signing_certificates.is_empty() {
             return Err(SpConfigError::Invalid(
-                rec.id.clone(),
+                c.id.clone(),
                 "no IdP signing certificate".into(),
             ));
         }
-        let secrets = ConnectorSecrets::open(rec, key)
-            .map_err(|e| SpConfigError::Invalid(rec.id.clone(), e.to_string()))?;
+        let secrets = ConnectorSecrets::open(&c.record, key)
+            .map_err(|e| SpConfigError::Invalid(c.id.clone(), e.to_string()))?;
         let sp_private_key_pem = secrets
             .sp_private_key_pem
-            .ok_or_else(|| SpConfigError::Invalid(rec.id.clone(), "no SP private key".into()))?;
+            .ok_or_else(|| SpConfigError::Invalid(c.id.clone(), "no SP private key".into()))?;
         // A staged certificate is published only with its private key (never one we could
         // not decrypt for).
         if secrets.next_sp_private_key_pem.is_none() {
             saml.next_sp_certificate_pem = None;
         }
         let base = public_url.trim_end_matches('/');
-        let metadata_url = format!("{base}/saml/{}/metadata", rec.id);
+        let metadata_url = format!("{base}/saml/{}/metadata", c.id);
         Ok(SamlSp {
-            connector_id: rec.id.clone(),
+            connector_id: c.id.clone(),
             sp_entity_id: saml
                 .sp_entity_id
                 .clone()
                 .unwrap_or_else(|| metadata_url.clone()),
-            acs_url: format!("{base}/saml/{}/acs", rec.id),
+            acs_url: format!("{base}/saml/{}/acs", c.id),
             metadata_url,
             sp_private_key_pem,
             previous_sp_private_key_pem: secrets.previous_sp_private_key_pem,
             next_sp_private_key_pem: secrets.next_sp_private_key_pem,
             sp_certificate_pem: saml.sp_certificate_pem.clone(),
             settings: saml,
-            domains: rec.domains.clone(),
+            domains: c.domains.clone(),
         })
     }
 }

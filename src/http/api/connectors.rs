@@ -9,27 +9,21 @@ use serde_json::{json, Value};
 use super::auth::ApiCaller;
 use super::ApiJson;
 use crate::app::AppState;
-use crate::apply::{prepare_connector, ApplyContext, ApplyError, ConnectorSecrets, ConnectorSpec};
+use crate::apply::{prepare_connector, ApplyContext, ApplyError, ConnectorSpec};
 use crate::connectors::saml::keys::SpKeyPair;
-use crate::connectors::settings::{ConnectorSettings, SamlSettings};
-use crate::connectors::trust_anchor;
+use crate::connectors::secrets::ConnectorSecrets;
+use crate::connectors::settings::SamlSettings;
+use crate::connectors::{signin, trust_anchor, Connector};
 use crate::error::AppError;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::connectors::{self as store, ConnectorRecord};
 
 fn view(state: &AppState, c: &ConnectorRecord) -> Value {
     let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-    if c.kind == "saml" {
-        let base = state.public_url.trim_end_matches('/');
-        v["sp_metadata_url"] = json!(format!("{base}/saml/{}/metadata", c.id));
-        v["acs_url"] = json!(format!("{base}/saml/{}/acs", c.id));
-    }
-    if c.kind == "oidc" {
-        v["redirect_uri"] = json!(format!(
-            "{}/oidc/{}/callback",
-            state.public_url.trim_end_matches('/'),
-            c.id
-        ));
+    if let Ok(connector) = Connector::from_record(c.clone()) {
+        for (name, url) in signin::endpoints(connector.kind, &c.id, &state.public_url) {
+            v[name] = json!(url);
+        }
     }
     v["has_secrets"] = json!(c.secrets.is_some());
     v
@@ -156,25 +150,25 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A SAML connector's row, typed settings and opened secrets, read in `tx`.
+/// A SAML connector and its opened secrets, read in `tx`.
 async fn open_saml(
     state: &AppState,
     tx: &mut crate::store::AnyConnection,
     id: &str,
-) -> Result<(ConnectorRecord, ConnectorSettings, ConnectorSecrets), AppError> {
+) -> Result<(Connector, ConnectorSecrets), AppError> {
     let rec = store::get_for_update(tx, id)
         .await?
         .ok_or_else(|| AppError::NotFound("connector".into()))?;
-    let settings: ConnectorSettings =
-        serde_json::from_value(rec.config.clone()).map_err(AppError::internal)?;
-    if settings.saml.is_none() {
+    let connector = Connector::from_record(rec).map_err(AppError::internal)?;
+    if connector.saml().is_none() {
         return Err(AppError::bad_request(
             "connector_not_saml",
             "only SAML connectors have an SP key pair",
         ));
     }
-    let secrets = ConnectorSecrets::open(&rec, &state.master_key).map_err(AppError::internal)?;
-    Ok((rec, settings, secrets))
+    let secrets =
+        ConnectorSecrets::open(&connector.record, &state.master_key).map_err(AppError::internal)?;
+    Ok((connector, secrets))
 }
 
 /// Writes the changed settings and secrets back and records `kind` (never a secret in
@@ -184,13 +178,12 @@ async fn save_saml(
     state: &AppState,
     tx: &mut crate::store::AnyConnection,
     caller: &ApiCaller,
-    mut rec: ConnectorRecord,
-    settings: &ConnectorSettings,
+    connector: &Connector,
     secrets: &ConnectorSecrets,
     kind: &str,
     data: Value,
 ) -> Result<(), AppError> {
-    rec.config = serde_json::to_value(settings).map_err(AppError::internal)?;
+    let mut rec = connector.to_record().map_err(AppError::internal)?;
     rec.secrets = Some(
         secrets
             .seal(&rec.id, &state.master_key)
@@ -243,13 +236,14 @@ async fn change_sp_key(
     change: impl FnOnce(&mut SamlSettings, &mut ConnectorSecrets) -> Result<(Value, Value), AppError>,
 ) -> Result<Json<Value>, AppError> {
     let mut tx = state.store.begin().await?;
-    let (rec, mut settings, mut secrets) = open_saml(state, &mut tx, id).await?;
-    let saml = settings
+    let (mut connector, mut secrets) = open_saml(state, &mut tx, id).await?;
+    let saml = connector
+        .settings
         .saml
         .as_mut()
         .ok_or_else(|| AppError::internal("not saml"))?;
     let (data, answer) = change(saml, &mut secrets)?;
-    save_saml(state, &mut tx, caller, rec, &settings, &secrets, kind, data).await?;
+    save_saml(state, &mut tx, caller, &connector, &secrets, kind, data).await?;
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     Ok(Json(answer))
 }

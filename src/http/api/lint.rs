@@ -8,12 +8,11 @@ use serde_json::{json, Value};
 use super::auth::ApiCaller;
 use super::ApiJson;
 use crate::app::AppState;
-use crate::connectors::ExternalProfile;
+use crate::connectors::{self, ExternalProfile};
 use crate::error::AppError;
 use crate::lint::lint_store;
 use crate::provisioning::{connector_facts, load_facts, resolve_mappings};
 use crate::signin::decide;
-use crate::store::connectors as connector_store;
 
 pub async fn lint(
     State(state): State<AppState>,
@@ -42,12 +41,13 @@ pub async fn dry_run(
     ApiJson(req): ApiJson<DryRunRequest>,
 ) -> Result<Json<Value>, AppError> {
     let mut conn = state.store.read().await?;
-    let rec = connector_store::get(&mut conn, &req.connector)
+    let rec = connectors::load(&mut conn, &req.connector)
         .await?
-        .ok_or_else(|| AppError::NotFound("connector".into()))?;
+        .ok_or_else(|| AppError::NotFound("connector".into()))?
+        .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
     let mut profile = req.profile;
     profile.connector = rec.id.clone();
-    let mut cfacts = connector_facts(&rec)?;
+    let mut cfacts = connector_facts(&rec);
     cfacts.mappings = resolve_mappings(&mut conn, &rec).await?;
     let facts = load_facts(&mut conn, &cfacts, &profile).await?;
     let decision = decide(&cfacts, &profile, &facts);

@@ -10,7 +10,7 @@ use super::ApiJson;
 use crate::address::normalize_domain;
 use crate::app::AppState;
 use crate::apply::{OrganizationFileSpec, RoleSpec};
-use crate::connectors::ConnectorKind;
+use crate::connectors::Connector;
 use crate::error::AppError;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::organizations::{self as orgs, OrganizationSpec};
@@ -68,7 +68,7 @@ pub async fn upsert(
         let rec = connectors::get(&mut tx, c)
             .await?
             .ok_or_else(|| invalid(format!("JIT connector {c:?} does not exist")))?;
-        if !ConnectorKind::parse(&rec.kind).is_some_and(ConnectorKind::is_enterprise) {
+        if !Connector::from_record(rec).is_ok_and(|c| c.kind.is_enterprise()) {
             return Err(invalid(format!(
                 "JIT connector {c:?} is not an enterprise SSO connector"
             )));
