@@ -22,8 +22,8 @@ use serde_json::Value;
 
 use crate::connectors::Connector;
 use crate::connectors::ExternalProfile;
-use crate::signin::{decide, Decision, RefuseReason};
-use crate::store::{Store, StoreError};
+use crate::signin::{decide, ConnectorFacts, Decision, RefuseReason};
+use crate::store::{AnyConnection, Store, StoreError};
 
 /// A sign-in that went through: who, and what was decided and done.
 #[derive(Debug, Clone)]
@@ -50,6 +50,21 @@ pub struct AuditContext {
 
 const MAX_ATTEMPTS: usize = 8;
 
+/// The engine's decision for `profile` from what `conn` sees now: the one way a decision
+/// is made, shared by every real sign-in (inside its transaction) and the dry run (which
+/// writes nothing), so the dry run cannot drift from what a sign-in would do.
+pub async fn plan_sign_in(
+    conn: &mut AnyConnection,
+    connector: &Connector,
+    profile: &ExternalProfile,
+) -> Result<(ConnectorFacts, Decision), StoreError> {
+    let mut cfacts = connector_facts(connector);
+    cfacts.mappings = resolve_mappings(conn, connector).await?;
+    let facts = load_facts(conn, &cfacts, profile).await?;
+    let decision = decide(&cfacts, profile, &facts);
+    Ok((cfacts, decision))
+}
+
 /// Decides and applies one sign-in. Refusals write nothing (the caller records the
 /// refusal's audit event).
 pub async fn provision_sign_in(
@@ -58,12 +73,9 @@ pub async fn provision_sign_in(
     profile: &ExternalProfile,
     ctx: &AuditContext,
 ) -> Result<Provisioned, ProvisionError> {
-    let mut cfacts = connector_facts(connector);
     for attempt in 0..MAX_ATTEMPTS {
         let mut tx = store.begin().await?;
-        cfacts.mappings = resolve_mappings(&mut tx, connector).await?;
-        let facts = load_facts(&mut tx, &cfacts, profile).await?;
-        let decision = decide(&cfacts, profile, &facts);
+        let (cfacts, decision) = plan_sign_in(&mut tx, connector, profile).await?;
         if let Some(reason) = decision.refused() {
             tx.rollback().await.map_err(StoreError::from)?;
             return Err(ProvisionError::Refused(reason, Box::new(decision)));

@@ -6,6 +6,7 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod connectors;
+pub mod dry_run;
 pub mod lint;
 pub mod openapi;
 pub mod organizations;
@@ -71,7 +72,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/audit-events", get(audit::query))
         .route("/lint", get(lint::lint))
-        .route("/signin/dry-run", post(lint::dry_run))
+        .route("/signin/dry-run", post(dry_run::dry_run))
         .route("/apps", get(apps::list).post(apps::create))
         .route(
             "/apps/{name}",

@@ -153,3 +153,18 @@ fn the_sign_in_path_does_not_depend_on_the_apply_command() {
         "connector secrets and settings live in connectors/, not in the CLI module"
     );
 }
+
+/// The engine decides in one place outside its own tests: `provisioning::plan_sign_in`,
+/// which real sign-ins and the dry run share (the dry run once repeated its first steps
+/// in a file named lint, and could drift from what a sign-in does).
+#[test]
+fn a_decision_is_made_in_one_place() {
+    let found = offenders(r"\bdecide\(", |path| {
+        path == "src/provisioning/mod.rs" || path.starts_with("src/signin/")
+    });
+    assert!(found.is_empty(), "decide( called elsewhere: {found:#?}");
+    let found = offenders(r"\bplan_sign_in\(", |path| {
+        path == "src/provisioning/mod.rs" || path == "src/http/api/dry_run.rs"
+    });
+    assert!(found.is_empty(), "unexpected callers: {found:#?}");
+}
