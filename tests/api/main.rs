@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod admin_layer;
 mod apply;
 mod browser;
 mod browser_signin;
