@@ -54,8 +54,9 @@ async fn events(app: &TestApp, kind: &str) -> Vec<AuditEvent> {
     .expect("audit")
 }
 
-/// The API used to keep `["Acme.test", "acme.test"]` as two JIT domains where apply kept
-/// one: both now store the normalized list without duplicates.
+/// JIT domains go through one normalization: the same stored list (lower case, no
+/// duplicates) from both faces, and the same refusal, word for word, for a domain that is
+/// not one (the API's message used to lack the organization's name).
 async fn jit_domains_are_normalized_and_deduplicated_by_both_faces(db: Db) {
     let app = spawn_app(db).await;
     let domains = json!(["Acme.TEST", "acme.test", "b.test", "B.TEST"]);
@@ -84,6 +85,27 @@ jit_email_domains = ["Acme.TEST", "acme.test", "b.test", "B.TEST"]
         .expect("get")
         .expect("applied");
     assert_eq!(applied.jit_email_domains, vec!["acme.test", "b.test"]);
+    drop(c);
+
+    let (status, body) = api_post(
+        &app,
+        "/api/v1/organizations",
+        &json!({ "name": "Bad", "jit_email_domains": ["not a domain"] }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "organization_invalid");
+    let err = apply_text(
+        &app,
+        "[[organizations]]\nname = \"Bad\"\njit_email_domains = [\"not a domain\"]\n",
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(Some(err.as_str()), body["error"]["message"].as_str());
+    assert_eq!(
+        err,
+        "organization \"Bad\": \"not a domain\" is not a valid domain"
+    );
 }
 
 /// `ssogate apply` used to record only `config.applied`: each object it writes now has the
