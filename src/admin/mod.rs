@@ -10,6 +10,7 @@
 pub mod connectors;
 pub mod organizations;
 pub mod sp_keys;
+pub mod users;
 
 use crate::store::StoreError;
 
