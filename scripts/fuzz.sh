@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs each property-based target of tests/api/properties.rs for a while instead of the
+# Runs each property-based target of tests/api/server/properties.rs for a while instead of the
 # few seconds the test suite gives it:
 #   bash scripts/fuzz.sh [minutes per target, default 2] [target name filter]
 # Each target is run again and again with PROPTEST_CASES cases (per target, below; or
@@ -54,7 +54,7 @@ for entry in "${targets[@]}"; do
   total=0
   result=ok
   while ((SECONDS < budget)); do
-    if PROPTEST_CASES="$cases" "$bin" --exact "properties::$name" --test-threads=1 -q \
+    if PROPTEST_CASES="$cases" "$bin" --exact "server::properties::$name" --test-threads=1 -q \
       >"$logs/$name.log" 2>&1; then
       runs=$((runs + 1))
       total=$((total + cases))

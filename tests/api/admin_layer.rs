@@ -7,9 +7,8 @@ use ssogate::apply::{self, ApplyContext, ApplyFile};
 use ssogate::store::audit::{self, AuditEvent, AuditFilter};
 use ssogate::store::organizations as orgs;
 
-use crate::helpers::{spawn_app, Db, TestApp};
-use crate::saml_forge::idp_metadata_xml;
-use crate::signin_keycloak::admin_key;
+use crate::support::saml_forge::idp_metadata_xml;
+use crate::support::{api_key, spawn_app, Db, TestApp};
 
 /// Runs `ssogate apply` on `text` (a TOML apply file) against `app`'s database.
 async fn apply_text(app: &TestApp, text: &str) -> Result<apply::ApplyReport, String> {
@@ -28,7 +27,7 @@ async fn apply_text(app: &TestApp, text: &str) -> Result<apply::ApplyReport, Str
 
 /// `POST path` with a fresh API key; the status and the JSON body.
 async fn api_post(app: &TestApp, path: &str, body: &Value) -> (u16, Value) {
-    let key = admin_key(app).await;
+    let key = api_key(app).await;
     let r = app
         .client
         .post(app.url(path))
@@ -205,32 +204,8 @@ async fn nameless_organizations_and_roles_are_refused_by_both_faces(db: Db) {
     assert!(events(&app, "organization.updated").await.is_empty());
 }
 
-#[tokio::test]
-async fn jit_domains_are_normalized_and_deduplicated_by_both_faces_on_sqlite() {
-    jit_domains_are_normalized_and_deduplicated_by_both_faces(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn jit_domains_are_normalized_and_deduplicated_by_both_faces_on_postgres() {
-    jit_domains_are_normalized_and_deduplicated_by_both_faces(Db::Postgres).await;
-}
-
-#[tokio::test]
-async fn apply_audits_each_object_as_the_api_does_on_sqlite() {
-    apply_audits_each_object_as_the_api_does(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn apply_audits_each_object_as_the_api_does_on_postgres() {
-    apply_audits_each_object_as_the_api_does(Db::Postgres).await;
-}
-
-#[tokio::test]
-async fn nameless_organizations_and_roles_are_refused_by_both_faces_on_sqlite() {
-    nameless_organizations_and_roles_are_refused_by_both_faces(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn nameless_organizations_and_roles_are_refused_by_both_faces_on_postgres() {
-    nameless_organizations_and_roles_are_refused_by_both_faces(Db::Postgres).await;
-}
+both!(
+    jit_domains_are_normalized_and_deduplicated_by_both_faces,
+    apply_audits_each_object_as_the_api_does,
+    nameless_organizations_and_roles_are_refused_by_both_faces,
+);

@@ -1,42 +1,23 @@
 //! ssogate's integration tests: one binary (zero2prod style). External services are
 //! started once by `scripts/test.sh`, which passes their addresses in environment
 //! variables; a test whose service is missing fails and says how to start it.
+//!
+//! - `support/`: every helper (the test app, databases, Keycloak, the mock OIDC provider,
+//!   the SAML forger, WebDriver, proxies, a private PostgreSQL) and the `both!` macro;
+//! - `signin/`: sign-ins end to end (rules, refusals, rate limits, provisioning, dry run);
+//! - `connectors/`: SAML and OIDC against forged peers and the real Keycloak;
+//! - `admin/`: `ssogate apply`, the CLI, the management API, the linter, mail;
+//! - `gateway/`: apps, tokens, sessions, forward-auth behind real nginx and Caddy;
+//! - `store/`: the storage conformance suite on SQLite and PostgreSQL;
+//! - `server/`: health, pages, faults, layering rules, property-based targets.
 
-mod helpers;
+#[macro_use]
+mod support;
 
+mod admin;
 mod admin_layer;
-mod apply;
-mod browser;
-mod browser_signin;
-mod cli;
-pub mod downstream;
-mod dry_run;
-mod faults;
-mod flow_hardening;
-mod health;
-mod keycloak;
-mod keycloak_metadata;
-mod layering;
-mod lint;
-mod mail;
-mod management_api;
-mod mapping_keycloak;
-mod metadata_refresh;
-mod oidc_keycloak;
-mod oidc_mock;
-mod oidc_rp;
-mod pages;
-mod private_postgres;
-mod properties;
-mod provisioning;
-mod rate_limits;
-mod reissued_email;
-mod saml_acs;
-mod saml_forge;
-mod saml_keycloak;
-mod saml_rollover;
-mod saml_verify;
-mod signin_keycloak;
-mod signin_refusals;
-mod store_conformance;
-mod trust_anchors;
+mod connectors;
+mod gateway;
+mod server;
+mod signin;
+mod store;
