@@ -146,13 +146,7 @@ pub async fn apply(file: &ApplyFile, ctx: &ApplyContext<'_>) -> Result<ApplyRepo
             .push(format!("organization {}: applied", o.name));
     }
     for app in &file.apps {
-        let (rec, created) =
-            crate::gateway::apps::save(&mut tx, app)
-                .await
-                .map_err(|e| match e {
-                    crate::gateway::apps::AppInputError::Store(s) => ApplyError::Store(s),
-                    other => ApplyError::Invalid(other.to_string()),
-                })?;
+        let (rec, created) = admin::apps::save(&mut tx, app, false, &actor).await?;
         report.lines.push(format!(
             "app {}: {}",
             rec.name,

@@ -1,12 +1,14 @@
 //! The administration layer: every change an administrator makes (connectors, their SP
-//! keys, organizations, roles) is validated, written in one transaction and audited here,
+//! keys, organizations, roles, apps, user suspension) is validated, written in one transaction and audited here,
 //! once. The management API (`http/api/`) and `ssogate apply` only translate their input
 //! into these calls and the result into their output, so the two faces cannot drift apart
 //! again (they had: the API kept duplicate JIT domains that apply removed, apply wrote no
 //! per-object audit events).
 //!
-//! Downstream apps already have this shape in [`crate::gateway::apps::save`].
+//! Downstream apps are validated by [`crate::gateway::apps::save`] and audited in
+//! [`apps`].
 
+pub mod apps;
 pub mod connectors;
 pub mod organizations;
 pub mod sp_keys;
@@ -45,6 +47,9 @@ pub enum AdminError {
     Read { file: String, cause: String },
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// An object of that name exists and the change may only create one.
+    #[error("{0}")]
+    Exists(String),
     /// The change conflicts with the object's current state.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },

@@ -130,6 +130,11 @@ idp_metadata_xml = '''{metadata}'''
 name = "Acme"
 jit_connectors = ["acme"]
 default_roles = ["member"]
+
+[[apps]]
+name = "wiki"
+origins = ["https://wiki.example.com"]
+organizations = ["Acme"]
 "#
         ),
     )
@@ -139,6 +144,7 @@ default_roles = ["member"]
         "role.updated",
         "connector.created",
         "organization.updated",
+        "app.created",
         "config.applied",
     ] {
         let found = events(&app, kind).await;

@@ -44,6 +44,7 @@ impl From<crate::admin::AdminError> for AppError {
                 AppError::bad_request(crate::admin::connectors::INVALID, e.to_string())
             }
             E::NotFound(what) => AppError::NotFound(what.into()),
+            E::Exists(message) => AppError::Conflict(message),
             E::Conflict { code, message } => AppError::conflict(code, message),
             E::Internal(m) => AppError::Internal(m),
             E::Store(s) => s.into(),
