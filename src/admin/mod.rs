@@ -2,8 +2,8 @@
 //! keys, organizations, roles, apps, user suspension) is validated, written in one transaction and audited here,
 //! once. The management API (`http/api/`) and `ssogate apply` only translate their input
 //! into these calls and the result into their output, so the two faces cannot drift apart
-//! again (they had: the API kept duplicate JIT domains that apply removed, apply wrote no
-//! per-object audit events).
+//! again (they had: apply stored an organization without a name that the API refused,
+//! worded the same refusals differently, and wrote no per-object audit events).
 //!
 //! Downstream apps are validated by [`crate::gateway::apps::save`] and audited in
 //! [`apps`].
