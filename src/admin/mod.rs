@@ -1,6 +1,6 @@
 //! The administration layer: every change an administrator makes (connectors, their SP
-//! keys, organizations, roles, apps, user suspension) is validated, written in one transaction and audited here,
-//! once. The management API (`http/api/`) and `ssogate apply` only translate their input
+//! keys, organizations, roles, apps, user suspension) is validated, written in one
+//! transaction and audited here, once. The management API (`http/api/`) and `ssogate apply` only translate their input
 //! into these calls and the result into their output, so the two faces cannot drift apart
 //! again (they had: apply stored an organization without a name that the API refused,
 //! worded the same refusals differently, and wrote no per-object audit events).
