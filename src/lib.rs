@@ -2,6 +2,7 @@
 //! flow of one sign-in, and docs/ for the rules and the security checks.
 
 pub mod address;
+pub mod admin;
 pub mod app;
 pub mod apply;
 pub mod client_addr;

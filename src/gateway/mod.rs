@@ -22,10 +22,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use arc_swap::ArcSwap;
 
 use axum::http::{HeaderName, HeaderValue};
-use serde_json::json;
 
 use crate::config::Config;
-use crate::store::audit::{self, NewAuditEvent};
 use crate::store::{self, sessions, users, Store, StoreError};
 use crate::tokens::{self, AccessClaims, KeyRing, OrganizationClaim, Policy, TokenError};
 use apps::{AppEntry, Registry};
@@ -528,60 +526,6 @@ pub fn list_item(name: &str) -> String {
         }
     }
     out
-}
-
-/// Suspends a user and ends all their sessions in one transaction, with an audit event;
-/// this instance's forward-auth forgets them at once. Returns how many sessions ended.
-pub async fn suspend_user(
-    store: &Store,
-    gateway: &Gateway,
-    user_id: &str,
-    actor: &str,
-    request_id: Option<String>,
-) -> Result<u64, StoreError> {
-    let mut tx = store.begin().await?;
-    users::set_suspended(&mut tx, user_id, true).await?;
-    let ended = sessions::delete_for_user(&mut tx, user_id).await?;
-    audit::record(
-        &mut tx,
-        &NewAuditEvent {
-            kind: "user.suspended".into(),
-            request_id,
-            actor: Some(actor.to_string()),
-            user_id: Some(user_id.to_string()),
-            data: json!({ "sessions_ended": ended }),
-            ..Default::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    gateway.forget_user(user_id);
-    Ok(ended)
-}
-
-/// Lifts a suspension (the user signs in again; no session comes back).
-pub async fn unsuspend_user(
-    store: &Store,
-    user_id: &str,
-    actor: &str,
-    request_id: Option<String>,
-) -> Result<(), StoreError> {
-    let mut tx = store.begin().await?;
-    users::set_suspended(&mut tx, user_id, false).await?;
-    audit::record(
-        &mut tx,
-        &NewAuditEvent {
-            kind: "user.unsuspended".into(),
-            request_id,
-            actor: Some(actor.to_string()),
-            user_id: Some(user_id.to_string()),
-            data: json!({}),
-            ..Default::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 mod support;
 
 mod admin;
+mod admin_layer;
 mod connectors;
 mod gateway;
 mod server;

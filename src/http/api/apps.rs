@@ -4,25 +4,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 use super::auth::ApiCaller;
 use super::ApiJson;
+use crate::admin;
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::gateway::apps::{self, AppInput, AppInputError, AppView};
+use crate::gateway::apps::{self, AppInput, AppView};
 use crate::http::RequestId;
 use crate::store::apps as app_store;
-use crate::store::audit::{self, NewAuditEvent};
-
-impl From<AppInputError> for AppError {
-    fn from(e: AppInputError) -> Self {
-        match e {
-            AppInputError::Invalid { .. } => AppError::bad_request("invalid_app", e.to_string()),
-            AppInputError::Store(s) => s.into(),
-        }
-    }
-}
 
 async fn view(state: &AppState, name: &str) -> Result<Option<AppView>, AppError> {
     let mut conn = state.store.read().await?;
@@ -61,33 +51,7 @@ async fn save(
     must_be_new: bool,
 ) -> Result<(AppView, bool), AppError> {
     let mut tx = state.store.begin().await?;
-    if must_be_new
-        && app_store::get_by_name(&mut tx, &input.name)
-            .await?
-            .is_some()
-    {
-        return Err(AppError::Conflict(format!(
-            "app {:?} already exists",
-            input.name
-        )));
-    }
-    let (rec, created) = apps::save(&mut tx, input).await?;
-    audit::record(
-        &mut tx,
-        &NewAuditEvent {
-            kind: if created {
-                "app.created"
-            } else {
-                "app.updated"
-            }
-            .into(),
-            request_id: Some(rid.0.clone()),
-            actor: Some(caller.actor()),
-            data: json!({ "app": rec.name, "origins": rec.origins }),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let (rec, created) = admin::apps::save(&mut tx, input, must_be_new, &caller.admin(rid)).await?;
     let view = apps::describe(&mut tx, vec![rec])
         .await?
         .pop()
@@ -136,20 +100,7 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let mut tx = state.store.begin().await?;
-    if !app_store::delete_by_name(&mut tx, &name).await? {
-        return Err(AppError::NotFound("app".into()));
-    }
-    audit::record(
-        &mut tx,
-        &NewAuditEvent {
-            kind: "app.deleted".into(),
-            request_id: Some(rid.0.clone()),
-            actor: Some(caller.actor()),
-            data: json!({ "app": name }),
-            ..Default::default()
-        },
-    )
-    .await?;
+    admin::apps::delete(&mut tx, &name, &caller.admin(&rid)).await?;
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     state.gateway.reload_apps(&state.store).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -19,6 +19,14 @@ impl ApiCaller {
     pub fn actor(&self) -> String {
         format!("api-key:{}", self.key_id)
     }
+
+    /// The caller as the admin layer records it, with the request it made.
+    pub fn admin(&self, rid: &crate::http::RequestId) -> crate::admin::Actor {
+        crate::admin::Actor {
+            name: self.actor(),
+            request_id: Some(rid.0.clone()),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for ApiCaller {

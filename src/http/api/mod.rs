@@ -35,6 +35,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+impl From<crate::admin::AdminError> for AppError {
+    fn from(e: crate::admin::AdminError) -> Self {
+        use crate::admin::AdminError as E;
+        match e {
+            E::Invalid { code, message } => AppError::bad_request(code, message),
+            // Only apply files name files; the API refuses paths before reading any.
+            E::Read { .. } => {
+                AppError::bad_request(crate::admin::connectors::INVALID, e.to_string())
+            }
+            E::NotFound(what) => AppError::NotFound(what.into()),
+            E::Exists(message) => AppError::Conflict(message),
+            E::Conflict { code, message } => AppError::conflict(code, message),
+            E::Internal(m) => AppError::Internal(m),
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
 /// Routes under `/api/v1`.
 pub fn router() -> Router<AppState> {
     Router::new()

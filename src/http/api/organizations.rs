@@ -7,14 +7,12 @@ use serde_json::{json, Value};
 
 use super::auth::ApiCaller;
 use super::ApiJson;
-use crate::address::normalize_domain;
+use crate::admin::{self, organizations::OrganizationInput, organizations::RoleInput};
 use crate::app::AppState;
-use crate::apply::{OrganizationFileSpec, RoleSpec};
-use crate::connectors::Connector;
 use crate::error::AppError;
-use crate::store::audit::{self, NewAuditEvent};
-use crate::store::organizations::{self as orgs, OrganizationSpec};
-use crate::store::{connectors, StoreError};
+use crate::http::RequestId;
+use crate::store::organizations as orgs;
+use crate::store::StoreError;
 
 pub async fn list(
     State(state): State<AppState>,
@@ -41,84 +39,24 @@ pub async fn get(
 /// Creates or updates the organization named in the body (JIT settings replaced whole).
 pub async fn upsert(
     State(state): State<AppState>,
+    rid: RequestId,
     caller: ApiCaller,
-    ApiJson(spec): ApiJson<OrganizationFileSpec>,
+    ApiJson(input): ApiJson<OrganizationInput>,
 ) -> Result<Json<Value>, AppError> {
-    let invalid = |m: String| AppError::bad_request("organization_invalid", m);
-    if spec.name.trim().is_empty() {
-        return Err(invalid("name must not be empty".into()));
-    }
-    let mut domains = Vec::new();
-    for d in &spec.jit_email_domains {
-        domains.push(
-            normalize_domain(d).map_err(|_| invalid(format!("{d:?} is not a valid domain")))?,
-        );
-    }
     let mut tx = state.store.begin().await?;
-    let mut role_ids = Vec::new();
-    for name in &spec.default_roles {
-        let role = orgs::role_by_name(&mut tx, name).await?.ok_or_else(|| {
-            invalid(format!(
-                "default role {name:?} is not a role of the organization template"
-            ))
-        })?;
-        role_ids.push(role.id);
-    }
-    for c in &spec.jit_connectors {
-        let rec = connectors::get(&mut tx, c)
-            .await?
-            .ok_or_else(|| invalid(format!("JIT connector {c:?} does not exist")))?;
-        if !Connector::from_record(rec).is_ok_and(|c| c.kind.is_enterprise()) {
-            return Err(invalid(format!(
-                "JIT connector {c:?} is not an enterprise SSO connector"
-            )));
-        }
-    }
-    let org = orgs::upsert(
-        &mut tx,
-        &OrganizationSpec {
-            name: spec.name.clone(),
-            description: spec.description.clone(),
-            jit_email_domains: domains,
-            jit_connectors: spec.jit_connectors.clone(),
-            default_roles: role_ids,
-        },
-    )
-    .await?;
-    audit::record(
-        &mut tx,
-        &NewAuditEvent {
-            kind: "organization.updated".into(),
-            actor: Some(caller.actor()),
-            organization_id: Some(org.id.clone()),
-            data: json!({ "name": org.name, "jit_email_domains": org.jit_email_domains, "jit_connectors": org.jit_connectors }),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let org = admin::organizations::save(&mut tx, &input, &caller.admin(&rid)).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(Json(json!(org)))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
+    rid: RequestId,
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let mut tx = state.store.begin().await?;
-    if !orgs::delete(&mut tx, &id).await? {
-        return Err(AppError::NotFound("organization".into()));
-    }
-    audit::record(
-        &mut tx,
-        &NewAuditEvent {
-            kind: "organization.deleted".into(),
-            actor: Some(caller.actor()),
-            organization_id: Some(id),
-            ..Default::default()
-        },
-    )
-    .await?;
+    admin::organizations::delete(&mut tx, &id, &caller.admin(&rid)).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -133,27 +71,12 @@ pub async fn list_roles(
 
 pub async fn upsert_role(
     State(state): State<AppState>,
+    rid: RequestId,
     caller: ApiCaller,
-    ApiJson(spec): ApiJson<RoleSpec>,
+    ApiJson(input): ApiJson<RoleInput>,
 ) -> Result<Json<Value>, AppError> {
-    if spec.name.trim().is_empty() {
-        return Err(AppError::bad_request(
-            "role_invalid",
-            "name must not be empty",
-        ));
-    }
     let mut tx = state.store.begin().await?;
-    let role = orgs::upsert_role(&mut tx, &spec.name, &spec.description).await?;
-    audit::record(
-        &mut tx,
-        &NewAuditEvent {
-            kind: "role.updated".into(),
-            actor: Some(caller.actor()),
-            data: json!({ "name": role.name }),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let role = admin::organizations::save_role(&mut tx, &input, &caller.admin(&rid)).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(Json(json!(role)))
 }

@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 use super::auth::ApiCaller;
 use super::ApiJson;
+use crate::admin;
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::gateway;
 use crate::http::RequestId;
 use crate::provisioning::{relink_identity, RelinkError, RelinkRequest, Relinked};
 
@@ -25,14 +25,8 @@ pub async fn suspend(
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let ended = gateway::suspend_user(
-        &state.store,
-        &state.gateway,
-        &id,
-        &caller.actor(),
-        Some(rid.0),
-    )
-    .await?;
+    let ended =
+        admin::users::suspend(&state.store, &state.gateway, &id, &caller.admin(&rid)).await?;
     Ok(Json(
         json!({ "user_id": id, "suspended": true, "sessions_ended": ended }),
     ))
@@ -44,7 +38,7 @@ pub async fn unsuspend(
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    gateway::unsuspend_user(&state.store, &id, &caller.actor(), Some(rid.0)).await?;
+    admin::users::unsuspend(&state.store, &id, &caller.admin(&rid)).await?;
     Ok(Json(json!({ "user_id": id, "suspended": false })))
 }
 
