@@ -15,7 +15,6 @@
 mod support;
 
 mod admin;
-mod admin_layer;
 mod connectors;
 mod gateway;
 mod server;

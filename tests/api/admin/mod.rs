@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod layer;
 pub mod lint;
 pub mod mail;
 pub mod management_api;
