@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use ssogate::app::{self, App};
 use ssogate::apply::{self, ApplyContext};
 use ssogate::config::Config;
-use ssogate::store::{api_keys, now_ms, signing_keys};
+use ssogate::store::{now_ms, signing_keys};
 use ssogate::tokens::{rotation, Policy};
 
 #[derive(Parser)]
@@ -127,8 +127,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
             let store = app::open_store(&config).await?;
-            let mut conn = store.write().await?;
-            let (key, plaintext) = api_keys::create(&mut conn, &name).await?;
+            let (key, plaintext) =
+                ssogate::admin::api_keys::create(&store, &name, &ssogate::admin::Actor::cli())
+                    .await?;
             eprintln!(
                 "created API key {:?} (id {}); it is shown only once:",
                 key.name, key.id

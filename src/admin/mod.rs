@@ -8,6 +8,7 @@
 //! Downstream apps are validated by [`crate::gateway::apps::save`] and audited in
 //! [`apps`].
 
+pub mod api_keys;
 pub mod apps;
 pub mod connectors;
 pub mod organizations;

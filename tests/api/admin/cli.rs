@@ -249,6 +249,24 @@ fn migrate_and_api_key_create() {
             .expect("verify")
             .expect("the printed key is valid");
         assert_eq!(found.name, "deploy");
+        // Created through the admin layer: audited, naming the key, never its secret.
+        let events = ssogate::store::audit::query(
+            &mut c,
+            &ssogate::store::audit::AuditFilter {
+                kind: Some("api_key.created".into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("audit");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].actor.as_deref(), Some("cli"));
+        assert_eq!(events[0].data["name"], "deploy");
+        assert!(
+            !events[0].data.to_string().contains(&key),
+            "no secret in the audit log"
+        );
     });
 
     let out = run(dir.path(), &["api-key", "create", "--name", " "], &[]);
