@@ -54,6 +54,12 @@ pub struct AppState {
     pub mailer: Arc<Mailer>,
 }
 
+impl axum::extract::FromRef<AppState> for TrustedProxies {
+    fn from_ref(state: &AppState) -> TrustedProxies {
+        state.proxies.clone()
+    }
+}
+
 impl AppState {
     /// What a connector may use while it signs someone in.
     pub fn sign_in_env(&self) -> crate::connectors::signin::SignInEnv<'_> {

@@ -11,20 +11,21 @@
 //! IPv6 clients are keyed on their /64: one host usually holds a whole /64 and could
 //! otherwise change address for every request.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use axum::http::HeaderMap;
 
 static X_FORWARDED_FOR: axum::http::HeaderName =
     axum::http::HeaderName::from_static("x-forwarded-for");
 
-/// `server.trusted_proxies`: the networks whose forwarded headers are believed.
+/// `server.trusted_proxies`: the networks whose forwarded headers are believed (cheap to
+/// clone: one shared list).
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<ipnet::IpNet>);
+pub struct TrustedProxies(std::sync::Arc<[ipnet::IpNet]>);
 
 impl TrustedProxies {
     pub fn new(nets: Vec<ipnet::IpNet>) -> TrustedProxies {
-        TrustedProxies(nets)
+        TrustedProxies(nets.into())
     }
 
     /// Whether `addr` is a trusted proxy (IPv4-mapped IPv6 addresses as IPv4).
@@ -42,12 +43,12 @@ impl TrustedProxies {
             return client;
         }
         // Several X-Forwarded-For fields are one comma list, in order (RFC 9110 5.3).
-        let fields: Vec<&str> = headers
+        let entries = headers
             .get_all(&X_FORWARDED_FOR)
             .iter()
-            .map(|v| v.to_str().unwrap_or(""))
-            .collect();
-        for entry in fields.iter().rev().flat_map(|f| f.rsplit(',')) {
+            .rev()
+            .flat_map(|f| f.to_str().unwrap_or("").rsplit(','));
+        for entry in entries {
             let Some(addr) = parse_entry(entry) else {
                 return client;
             };
@@ -57,6 +58,15 @@ impl TrustedProxies {
             }
         }
         client
+    }
+}
+
+/// [`TrustedProxies::client`] for a connection whose peer may be unknown (a router
+/// served without connect info, as in unit tests: 0.0.0.0).
+impl TrustedProxies {
+    pub fn client_of(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip());
+        self.client(peer, headers)
     }
 }
 

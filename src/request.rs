@@ -36,18 +36,25 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 }
 
 /// The client's address (see [`crate::client_addr`]): the TCP peer, or what a trusted
-/// proxy says in `X-Forwarded-For`. Set on every request by the router.
+/// proxy says in `X-Forwarded-For`. Worked out only by the handlers that ask for it (not
+/// on every request: forward-auth's common path never needs it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub std::net::IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl<S> FromRequestParts<S> for ClientIp
+where
+    S: Send + Sync,
+    crate::client_addr::TrustedProxies: axum::extract::FromRef<S>,
+{
     type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::FromRef;
+        let peer = parts
             .extensions
-            .get::<ClientIp>()
-            .copied()
-            .unwrap_or(ClientIp(std::net::IpAddr::from([0, 0, 0, 0]))))
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        let proxies = crate::client_addr::TrustedProxies::from_ref(state);
+        Ok(ClientIp(proxies.client_of(peer, &parts.headers)))
     }
 }
 

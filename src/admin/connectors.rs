@@ -313,21 +313,10 @@ pub async fn prepare(
             if let Some(s) = secret {
                 secrets.client_secret = Some(s);
             }
-            let mut oidc = OidcSettings {
-                issuer: o.issuer.clone(),
-                client_id: o.client_id.clone(),
-                scopes: vec!["openid".into(), "email".into(), "profile".into()],
-                id_token_algorithms: vec![
-                    "RS256".into(),
-                    "ES256".into(),
-                    "PS256".into(),
-                    "EdDSA".into(),
-                ],
-                claims: o
-                    .claims
-                    .clone()
-                    .unwrap_or_else(AttributeMapping::oidc_default),
-            };
+            let mut oidc = OidcSettings::new(&o.issuer, &o.client_id);
+            if let Some(claims) = &o.claims {
+                oidc.claims = claims.clone();
+            }
             if let Some(scopes) = &o.scopes {
                 oidc.scopes = scopes.clone();
             }

@@ -192,6 +192,20 @@ pub struct OidcSettings {
     pub claims: AttributeMapping,
 }
 
+impl OidcSettings {
+    /// A relying party of `issuer` as `client_id`, with the defaults a stored connector
+    /// gets when a field is absent (scopes, the algorithm allow-list, the claim mapping).
+    pub fn new(issuer: &str, client_id: &str) -> OidcSettings {
+        OidcSettings {
+            issuer: issuer.to_string(),
+            client_id: client_id.to_string(),
+            scopes: default_scopes(),
+            id_token_algorithms: default_algs(),
+            claims: AttributeMapping::oidc_default(),
+        }
+    }
+}
+
 fn default_scopes() -> Vec<String> {
     vec!["openid".into(), "email".into(), "profile".into()]
 }

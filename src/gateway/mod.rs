@@ -149,7 +149,6 @@ pub struct Gateway {
     /// Bumped by every sign-out or suspension: a session read from the database before
     /// one is not cached after it (it may be the very session that just ended).
     forgets: AtomicU64,
-    trusted_proxies: crate::client_addr::TrustedProxies,
     pub cookie_name: &'static str,
     ttl_ms: i64,
     capacity: usize,
@@ -193,7 +192,6 @@ impl Gateway {
             },
             unknown_seen: AtomicU64::new(0),
             forgets: AtomicU64::new(0),
-            trusted_proxies: crate::client_addr::TrustedProxies::new(config.trusted_proxies()?),
             cookie_name: crate::session::cookie_name(config, public_url),
             ttl_ms: config.forward_auth.cache_ttl_secs as i64 * 1000,
             capacity: config.forward_auth.cache_capacity.min(10_000_000) as usize,
@@ -201,11 +199,6 @@ impl Gateway {
             keys,
             policy,
         })
-    }
-
-    /// Whether forwarded headers from `peer` are believed.
-    pub fn trusts(&self, peer: IpAddr) -> bool {
-        self.trusted_proxies.trusts(peer)
     }
 
     /// The apps, without touching a shared counter (keep the guard short: not across an
@@ -241,15 +234,18 @@ impl Gateway {
         store: &Store,
         sid: &str,
         now: i64,
-        client: IpAddr,
+        client: impl FnOnce() -> IpAddr,
     ) -> Result<Arc<CachedSession>, GatewayError> {
         let known = read(&self.sessions).get(sid).cloned();
         if let Some(c) = &known {
-            if now < c.fetched_at + self.ttl_ms && (c.identity.is_none() || now < c.expires_at) {
+            // Only live sessions are kept here (unknown ids are in `unknown`).
+            if now < c.fetched_at + self.ttl_ms && now < c.expires_at {
                 return Ok(c.clone());
             }
         }
-        if known.is_none() {
+        // Only an id never seen live costs this client's budget (computed once, here).
+        let client = known.is_none().then(client);
+        if let Some(client) = client {
             let seen_dead = read(&self.unknown)
                 .get(sid)
                 .is_some_and(|at| now < at + self.ttl_ms);
@@ -264,7 +260,7 @@ impl Gateway {
         let (identity, expires_at) = match self.load_identity(store, sid, now).await? {
             Some((identity, expires_at)) => (identity, expires_at),
             None => {
-                if known.is_none() {
+                if let Some(client) = client {
                     self.unknown_lookups.check(client);
                 }
                 self.unknown_seen.fetch_add(1, Ordering::Relaxed);

@@ -311,10 +311,11 @@ fn wants_redirect(req: &Request) -> bool {
 pub async fn verify(State(state): State<AppState>, req: Request) -> Response {
     let gw = &state.gateway;
     let h = req.headers();
-    let trusted = req
+    let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|ConnectInfo(peer)| gw.trusts(peer.ip()));
+        .map(|ConnectInfo(peer)| *peer);
+    let trusted = peer.is_some_and(|p| state.proxies.trusts(p.ip()));
     if !trusted {
         return deny(Denied::UntrustedPeer, None, h);
     }
@@ -345,12 +346,9 @@ pub async fn verify(State(state): State<AppState>, req: Request) -> Response {
     };
     let app = app.as_ref();
     let now = now_ms();
-    // Who presented the cookie (X-Forwarded-For through the trusted proxy): bounds the
-    // database reads a flood of made-up cookies can cause.
-    let client = req
-        .extensions()
-        .get::<crate::http::ClientIp>()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0);
+    // Who presented the cookie (X-Forwarded-For through the trusted proxy), worked out
+    // only on a cache miss: it bounds the database reads made-up cookies can cause.
+    let client = || state.proxies.client_of(peer, h);
     let cached = match gw.session(&state.store, &sid, now, client).await {
         Ok(c) => c,
         Err(e) => {

@@ -37,20 +37,6 @@ use crate::error::{AppError, ErrorInfo};
 /// `flow/` and `gateway/` can use it without depending on the HTTP layer.
 pub use crate::request::{ClientIp, RequestId};
 
-async fn client_ip(
-    axum::extract::State(proxies): axum::extract::State<crate::client_addr::TrustedProxies>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0);
-    let ip = rate_limit::client_of(peer, &proxies, req.headers());
-    req.extensions_mut().insert(ClientIp(ip));
-    next.run(req).await
-}
-
 pub fn router(state: AppState) -> Router {
     // Starting a sign-in: rate-limited per client. Finishing one (ACS, callbacks) is
     // admitted by its pending sign-in instead (see `rate_limit`).
@@ -70,7 +56,6 @@ pub fn router(state: AppState) -> Router {
             post(saml::acs).layer(DefaultBodyLimit::max(saml::MAX_ACS_BODY)),
         );
     let session_layer = crate::session::layer(&state);
-    let state_proxies = state.proxies.clone();
     // Forward-auth (reads the session cookie itself, through its cache) and the JWKS:
     // outside the session layer.
     let gateway = Router::new()
@@ -92,10 +77,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(session_layer)
         .merge(gateway)
-        .layer(axum::middleware::from_fn_with_state(
-            state_proxies,
-            client_ip,
-        ))
         .layer(axum::middleware::from_fn(request_context))
         // Innermost: a panic in a handler becomes a 500 for this request only.
         .layer(CatchPanicLayer::custom(|_| {

@@ -15,7 +15,7 @@
 //! `server.trusted_proxies`, IPv6 keyed on its /64.
 //! Memory is bounded ([`crate::limiter`]).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -48,25 +48,13 @@ pub struct LimitState {
     pub proxies: TrustedProxies,
 }
 
-/// The client address of a request (see [`crate::client_addr`]).
-pub fn client_of(
-    req_peer: Option<SocketAddr>,
-    proxies: &TrustedProxies,
-    h: &axum::http::HeaderMap,
-) -> IpAddr {
-    let peer = req_peer
-        .map(|p| p.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    proxies.client(peer, h)
-}
-
 /// Middleware for `/login` and `/login/{connector}`.
 pub async fn limit(State(s): State<LimitState>, req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let ip = client_of(peer, &s.proxies, req.headers());
+    let ip = s.proxies.client_of(peer, req.headers());
     if !s.limiter.check(ip) {
         tracing::warn!(%ip, path = req.uri().path(), "rate limited");
         return AppError::TooManyRequests.into_response();

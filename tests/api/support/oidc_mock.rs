@@ -46,7 +46,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use ssogate::connectors::oidc::rp::{CallbackParams, OidcRp};
-use ssogate::connectors::settings::{AttributeMapping, OidcSettings};
+use ssogate::connectors::settings::OidcSettings;
 
 pub const CLIENT_ID: &str = "ssogate-test-client";
 pub const CLIENT_SECRET: &str = "ssogate-test-secret-0123456789";
@@ -435,18 +435,7 @@ impl MockOp {
 
     /// OIDC settings of a connector for this provider (default algorithms and claims).
     pub fn settings(&self) -> OidcSettings {
-        OidcSettings {
-            issuer: self.issuer.clone(),
-            client_id: CLIENT_ID.into(),
-            scopes: vec!["openid".into(), "email".into(), "profile".into()],
-            id_token_algorithms: vec![
-                "RS256".into(),
-                "ES256".into(),
-                "PS256".into(),
-                "EdDSA".into(),
-            ],
-            claims: AttributeMapping::oidc_default(),
-        }
+        OidcSettings::new(&self.issuer, CLIENT_ID)
     }
 
     /// A relying party for this provider (confidential client, [`REDIRECT_URI`]).
